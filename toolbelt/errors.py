@@ -1,0 +1,106 @@
+"""Typed errors inside the toolbelt; each becomes an error envelope at the tool boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Every error code of SPEC §3, with whether a retry of the same call may succeed.
+ERROR_CODES: dict[str, bool] = {
+    "invalid_argument": False,
+    "not_found": False,
+    "out_of_scope": False,
+    "forbidden": False,
+    "conflict": False,
+    "cap_exceeded": False,
+    "lint_blocked": False,
+    "patch_rejected": False,
+    "idempotency_conflict": False,
+    "drift_frozen": False,
+    "busy": True,
+    "integrity_error": False,
+    "internal": False,
+}
+
+
+class ToolError(Exception):
+    """A refusal with a code, a one-sentence message and a hint naming the next call."""
+
+    code = "internal"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        if self.code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {self.code!r}")
+        self.message = message
+        self.hint = hint
+        self.details: dict[str, Any] = details or {}
+
+    @property
+    def retryable(self) -> bool:
+        return ERROR_CODES[self.code]
+
+    def to_error(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "retryable": self.retryable,
+            "details": self.details,
+        }
+
+
+class InvalidArgument(ToolError):
+    code = "invalid_argument"
+
+
+class NotFound(ToolError):
+    code = "not_found"
+
+
+class OutOfScope(ToolError):
+    code = "out_of_scope"
+
+
+class Forbidden(ToolError):
+    code = "forbidden"
+
+
+class Conflict(ToolError):
+    code = "conflict"
+
+
+class CapExceeded(ToolError):
+    code = "cap_exceeded"
+
+
+class LintBlocked(ToolError):
+    code = "lint_blocked"
+
+
+class PatchRejected(ToolError):
+    code = "patch_rejected"
+
+
+class IdempotencyConflict(ToolError):
+    code = "idempotency_conflict"
+
+
+class DriftFrozen(ToolError):
+    code = "drift_frozen"
+
+
+class Busy(ToolError):
+    code = "busy"
+
+
+class IntegrityError(ToolError):
+    code = "integrity_error"
