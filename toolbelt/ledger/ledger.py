@@ -355,7 +355,7 @@ class Ledger:
         status: str,
         *,
         detail: dict[str, Any] | None = None,
-        release: tuple[str, str] | None = None,
+        release: str | None = None,
     ) -> None:
         """Move pending events to `committed` or `failed`; a failure releases its claim."""
         if status not in ("committed", "failed"):
@@ -376,11 +376,20 @@ class Ledger:
                     .values(status=status, status_ts=ts, status_detail=detail_json, status_mac=mac)
                 )
             if release is not None and status == "failed":
-                conn.execute(
-                    delete(IDEMPOTENCY).where(
-                        IDEMPOTENCY.c.scope == release[0], IDEMPOTENCY.c.key == release[1]
+                # A failed write frees its idempotency key: a retry must be able to write.
+                claims = conn.execute(
+                    select(IDEMPOTENCY.c.scope, IDEMPOTENCY.c.seqs).where(
+                        IDEMPOTENCY.c.key == release
                     )
-                )
+                ).all()
+                for claim_row in claims:
+                    if set(json.loads(claim_row.seqs)) & set(seqs):
+                        conn.execute(
+                            delete(IDEMPOTENCY).where(
+                                IDEMPOTENCY.c.scope == claim_row.scope,
+                                IDEMPOTENCY.c.key == release,
+                            )
+                        )
 
     def pending(self) -> list[Event]:
         with self._read() as conn:

@@ -1,0 +1,100 @@
+"""`call(name, args, context) -> envelope`: the one entrance every face uses."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import traceback
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolbelt.errors import InvalidArgument, NotFound, ToolError
+from toolbelt.registry import Tool, all_tools
+from toolbelt.session import Session
+
+log = logging.getLogger("toolbelt")
+_TOOLS: dict[str, Tool] | None = None
+
+
+def tools() -> dict[str, Tool]:
+    global _TOOLS
+    if _TOOLS is None:
+        _TOOLS = all_tools()
+    return _TOOLS
+
+
+def ok(result: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "result": result}
+
+
+def fail(error: ToolError) -> dict[str, Any]:
+    return {"ok": False, "error": error.to_error()}
+
+
+def dispatch(session: Session, name: str, args: Any) -> dict[str, Any]:
+    """Run one tool; every outcome, including a bug, comes back as an envelope."""
+    try:
+        tool = _lookup(name)
+        params = _validate(tool, args)
+        return ok(tool.handler(session, params))
+    except ToolError as err:
+        return fail(err)
+    except Exception as exc:  # no stack trace ever reaches a model
+        log.error("tool %s failed:\n%s", name, traceback.format_exc())
+        return fail(
+            ToolError(
+                f"The toolbelt failed internally ({type(exc).__name__}); nothing was acknowledged.",
+                hint="Retry once with the same idempotency_key; report it if it persists.",
+                details={"exception": type(exc).__name__},
+            )
+        )
+
+
+def _lookup(name: Any) -> Tool:
+    registry = tools()
+    if isinstance(name, str) and name in registry:
+        return registry[name]
+    close = difflib.get_close_matches(str(name).replace(".", "_"), list(registry), n=3, cutoff=0.5)
+    raise NotFound(
+        f"There is no tool named {name!r}.",
+        hint=f"Did you mean {', '.join(close)}?" if close else "Call one of the listed tools.",
+        details={"closest": close, "tools": list(registry)},
+    )
+
+
+def _validate(tool: Tool, args: Any) -> Any:
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise InvalidArgument(
+            f"Arguments to {tool.name} must be a JSON object.",
+            hint=f"Pass an object with the fields of {tool.name}'s schema.",
+        )
+    try:
+        return tool.input_model.model_validate(args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(arguments)"
+        kind = first["type"]
+        if kind == "extra_forbidden":
+            known = ", ".join(tool.input_model.model_fields)
+            message = f"{tool.name} has no argument {field!r}."
+            hint = f"Known arguments: {known}."
+        elif kind == "missing":
+            message = f"{tool.name} needs the argument {field!r}."
+            hint = f"Add {field!r} and call {tool.name} again."
+        else:
+            message = f"Argument {field!r} of {tool.name} is invalid: {first['msg']}."
+            hint = f"Fix {field!r} and call {tool.name} again."
+        raise InvalidArgument(
+            message,
+            hint=hint,
+            details={
+                "field": field,
+                "problems": [
+                    {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                    for e in exc.errors()
+                ],
+            },
+        ) from None

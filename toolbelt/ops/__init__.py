@@ -1,0 +1,1 @@
+"""The agent-facing tools, one module per namespace."""

@@ -1,0 +1,73 @@
+"""events_* tools: query the ledger's events (an agent sees only its owner's)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from toolbelt.ledger import EventFilter
+from toolbelt.ops.common import Args
+from toolbelt.paths import check_path
+from toolbelt.registry import Tool
+from toolbelt.session import Session
+
+#: Columns an agent sees; the chain's internals stay in `toolbelt log --json`.
+COMPACT_DROP = ("status_detail", "status_ts", "data")
+
+
+class EventsQueryArgs(Args):
+    path: str | None = Field(None, description="Only events for this file.")
+    anchor: str | None = Field(None, max_length=64, description="Only events for this anchor.")
+    types: list[str] | None = Field(None, max_length=20, description="Only these event types.")
+    actor_id: str | None = Field(None, max_length=200)
+    correlation_id: str | None = Field(
+        None,
+        max_length=200,
+        description="Matches transaction_id, tool_call_id, agent_action_id, idempotency_key "
+        "or event_id.",
+    )
+    after: str | None = Field(None, description="Only events with ts after this ISO time.")
+    before: str | None = Field(None, description="Only events with ts before this ISO time.")
+    after_seq: int | None = Field(None, ge=0, description="Cursor: only events with seq above.")
+    limit: int = Field(50, ge=1, le=500)
+    order: Literal["asc", "desc"] = Field("asc", description="asc: oldest first (for cursors).")
+
+
+def events_query(session: Session, a: EventsQueryArgs) -> dict[str, Any]:
+    if a.path is not None:
+        check_path(a.path)
+        session.scope.require_read(a.path)
+    f = EventFilter(
+        path=a.path,
+        anchor=a.anchor,
+        types=a.types,
+        actor_id=a.actor_id,
+        owner=session.ctx.owner,
+        correlation_id=a.correlation_id,
+        after=a.after,
+        before=a.before,
+        after_seq=a.after_seq,
+        limit=a.limit + 1,
+        newest_first=a.order == "desc",
+    )
+    rows = session.ledger.query(f)
+    more = len(rows) > a.limit
+    rows = rows[: a.limit]
+    events = [{k: v for k, v in r.items() if k not in COMPACT_DROP} for r in rows]
+    if a.order == "asc":
+        next_after = rows[-1]["seq"] if rows else a.after_seq
+    else:
+        next_after = rows[0]["seq"] if rows else a.after_seq
+    return {"events": events, "next_after_seq": next_after, "truncated": more}
+
+
+TOOLS = (
+    Tool(
+        "events_query",
+        "Query the ledger's events for your files (who changed what, when and why), filtered by "
+        "path, anchor, types, actor, correlation id, time or an after_seq cursor. Returns "
+        "events[] (oldest first unless order='desc') and next_after_seq to poll for newer ones.",
+        EventsQueryArgs, events_query, read_only=True, idempotent=True,
+    ),
+)

@@ -1,0 +1,441 @@
+"""The one write pipeline (DESIGN.md): every change to a file goes through `WritePipeline.run`.
+
+resolve → idempotency → drift check → compute → guard → lint → append pending →
+atomic write → settle. A crash between any two steps leaves a state that
+`WritePipeline.recover` settles on the next open.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolbelt.config import Config
+from toolbelt.context import CallContext
+from toolbelt.errors import (
+    Busy,
+    Conflict,
+    DriftFrozen,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidArgument,
+    OutOfScope,
+)
+from toolbelt.fsio import SafeRoot
+from toolbelt.grammar import anchor_marks, frontmatter_text
+from toolbelt.ledger import IdempotencyClaim, Ledger, NewEvent
+from toolbelt.ledger.chain import canonical_json
+from toolbelt.lint import LintHook, LintOutcome, no_lint
+from toolbelt.paths import Scope, check_path
+from toolbelt.text import canonicalize, content_hash, decode_text
+
+MAX_DIFF_CHARS = 20_000
+Compute = Callable[[dict[str, str | None]], dict[str, str]]
+
+
+@dataclass(slots=True)
+class WriteOp:
+    """One write request, described as data plus a pure compute step."""
+
+    tool: str
+    """The wire name of the tool, part of the idempotency request hash."""
+    args: dict[str, Any]
+    """The validated arguments, as the caller sent them."""
+    paths: list[str]
+    compute: Compute
+    """Current texts (None for a missing file) -> proposed texts, for every path written."""
+    type: str = "file_write"
+    op: str = "write"
+    anchor: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    protect: bool = True
+    """Refuse changes to front matter and anchor lines of existing files."""
+    result_extra: Callable[[str, str], dict[str, Any]] | None = None
+    """Extra result fields for one written file (path, new text), e.g. a section hash."""
+
+    @property
+    def rationale(self) -> str | None:
+        value = self.args.get("rationale")
+        return value if isinstance(value, str) and value.strip() else None
+
+    @property
+    def evidence(self) -> list[Any]:
+        return list(self.args.get("evidence") or [])
+
+
+class SimulatedCrash(BaseException):
+    """Raised by a fault hook to stop the pipeline dead, as a killed process would."""
+
+
+class WritePipeline:
+    def __init__(
+        self,
+        root: Path,
+        files: SafeRoot,
+        ledger: Ledger,
+        config: Config,
+        *,
+        lint: LintHook = no_lint,
+    ) -> None:
+        self.root = root
+        self.files = files
+        self.ledger = ledger
+        self.config = config
+        self.lint = lint
+        #: Test hook: called with each step's name after the step; may raise SimulatedCrash.
+        self.fault: Callable[[str], None] | None = None
+        self._thread_lock = threading.Lock()
+        self._lock_path = root / ".toolbelt" / "write.lock"
+
+    def _step(self, name: str) -> None:
+        if self.fault is not None:
+            self.fault(name)
+
+    # -- the writer lock ---------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold this workspace's writer lock (threads and processes) or raise `busy`."""
+        timeout = self.config.busy_timeout_ms / 1000
+        deadline = time.monotonic() + timeout
+        if not self._thread_lock.acquire(timeout=timeout):
+            raise self._busy()
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                delay = 0.0005
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise self._busy() from None
+                        time.sleep(delay)
+                        delay = min(delay * 2, 0.02)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        finally:
+            self._thread_lock.release()
+
+    def _busy(self) -> Busy:
+        return Busy(
+            f"Another writer held the workspace for more than {self.config.busy_timeout_ms} ms.",
+            hint="Retry the same call (with the same idempotency_key) in a moment.",
+            details={"busy_timeout_ms": self.config.busy_timeout_ms},
+        )
+
+    # -- the road ----------------------------------------------------------------------------
+    def run(self, ctx: CallContext, scope: Scope, op: WriteOp) -> dict[str, Any]:
+        # 1. Resolve.
+        for path in op.paths:
+            check_path(path)
+            scope.require_write(path)
+            if not path.endswith(".md"):
+                raise InvalidArgument(
+                    f"{path} is not a markdown file; only .md files are written.",
+                    hint="Use a path ending in .md.",
+                    details={"path": path},
+                )
+        self._step("resolved")
+        claim_key = op.args.get("idempotency_key") or (
+            f"call:{ctx.tool_call_id}" if ctx.tool_call_id else None
+        )
+        claim_scope = ctx.owner or f"maintainer:{ctx.actor_id}"
+        request_hash = content_hash(canonical_json({"tool": op.tool, "args": _request(op.args)}))
+        with self.locked():
+            # 5. Idempotency (checked first: a retry must not be judged on today's text).
+            if claim_key is not None:
+                record = self.ledger.idempotency(claim_scope, claim_key)
+                if record is not None:
+                    if record.request_hash != request_hash:
+                        raise IdempotencyConflict(
+                            f"idempotency_key {claim_key!r} was already used with other arguments.",
+                            hint="Use a new idempotency_key for a different request.",
+                            details={"idempotency_key": claim_key, "first_seqs": record.seqs},
+                        )
+                    return self._replayed(record.outcome, record.seqs)
+            # 6. Drift check, on the texts the op will compute from.
+            current: dict[str, str | None] = {}
+            current_bytes: dict[str, bytes | None] = {}
+            for path in op.paths:
+                data = self.files.read_bytes(path, max_bytes=self.config.max_read_bytes)
+                self._check_drift(path, data)
+                current_bytes[path] = data
+                current[path] = None if data is None else decode_text(data, path)
+            self._step("drift_checked")
+            # 2. Compute (pure).
+            proposed = op.compute(dict(current))
+            self._step("computed")
+            # 3. Guard and canonicalize; 4. lint.
+            changes: list[tuple[str, str, LintOutcome]] = []
+            for path, text in proposed.items():
+                if path not in current:
+                    raise OutOfScope(f"{path} was not resolved for this write.")
+                after = canonicalize(text)
+                self._guard(path, current[path], after, op)
+                self._step("guarded")
+                outcome = self.lint(path, current[path], after, op.rationale)
+                self._step("linted")
+                if after != current[path]:
+                    changes.append((path, after, outcome))
+            if not changes:
+                return self._unchanged(op, current)
+            events = [self._event(ctx, op, path, current_bytes[path], after, outcome, claim_key)
+                      for path, after, outcome in changes]
+            result = self._result(op, changes, current, events)
+            claim = None
+            if claim_key is not None:
+                claim = IdempotencyClaim(
+                    claim_scope, claim_key, request_hash, result, self.config.idempotency_ttl_hours
+                )
+            # 7. Append pending (with the idempotency claim, in one transaction).
+            appended = self.ledger.append(events, claim=claim)
+            self._step("appended")
+            seqs = [e["seq"] for e in appended]
+            try:
+                # 8. Atomic writes.
+                for path, after, _ in changes:
+                    self.files.write_atomic(path, after.encode("utf-8"))
+                    self._step("written")
+            except Exception as exc:
+                self._settle_from_disk(appended, claim_key, str(exc))
+                raise
+            # 9. Settle.
+            self.ledger.settle(seqs, "committed")
+            self._step("settled")
+        for ev in appended:
+            ev["status"] = "committed"
+        _fill_events(result, appended)
+        return result
+
+    # -- steps -------------------------------------------------------------------------------
+    def _check_drift(self, path: str, data: bytes | None) -> None:
+        item = self.ledger.open_drift(path)
+        latest = self.ledger.latest(path)
+        ledger_hash = latest["after_hash"] if latest else None
+        disk_hash = None if data is None else content_hash(data)
+        if item is None and disk_hash == ledger_hash:
+            return
+        if item is None:
+            kind = "changed" if ledger_hash and disk_hash else ("missing" if ledger_hash else "new")
+            drift_id = self.ledger.add_drift(path, kind, ledger_hash, disk_hash)
+        else:
+            drift_id = int(item["id"])
+        raise DriftFrozen(
+            f"{path} changed outside the toolbelt and waits for a maintainer's review.",
+            hint=f"Ask a maintainer to run `toolbelt drift show {drift_id}`; write other files meanwhile.",
+            details={"path": path, "drift_id": drift_id, "ledger_hash": ledger_hash,
+                     "disk_hash": disk_hash},
+        )
+
+    def _guard(self, path: str, before: str | None, after: str, op: WriteOp) -> None:
+        if not after.strip():
+            raise Forbidden(
+                f"The write would leave {path} empty; files are never truncated or deleted.",
+                hint="Write non-empty content, or leave the file as it is.",
+                details={"path": path},
+            )
+        size = len(after.encode("utf-8"))
+        if size > self.config.max_file_bytes:
+            raise InvalidArgument(
+                f"The result would be {size} bytes, over the {self.config.max_file_bytes}-byte "
+                "file limit.",
+                hint="Write less, or split the content across several files.",
+                details={"path": path, "limit": self.config.max_file_bytes, "actual": size},
+            )
+        if before is None or not op.protect:
+            return
+        if frontmatter_text(before) != frontmatter_text(after):
+            raise Forbidden(
+                f"The write would change the front matter of {path}, which is protected.",
+                hint="Keep the front matter exactly as fs_read returns it.",
+                details={"path": path, "region": "front_matter"},
+            )
+        was = [m.text for m in anchor_marks(before)]
+        now = [m.text for m in anchor_marks(after)]
+        if was != now:
+            lost = [t.split("\n")[0] for t in was if t not in now]
+            added = [t.split("\n")[0] for t in now if t not in was]
+            raise Forbidden(
+                f"The write would change protected anchor lines or their headings in {path}.",
+                hint="Keep every anchor line and its heading as they are; edit section bodies "
+                "with md_patch_section, add sections with md_add_section.",
+                details={"path": path, "region": "anchors", "removed_or_changed": lost,
+                         "added": added},
+            )
+
+    def _event(
+        self,
+        ctx: CallContext,
+        op: WriteOp,
+        path: str,
+        before: bytes | None,
+        after: str,
+        lint: LintOutcome,
+        claim_key: str | None,
+    ) -> NewEvent:
+        after_bytes = after.encode("utf-8")
+        return NewEvent(
+            type=op.type,
+            op=op.op,
+            actor_id=ctx.actor_id,
+            actor_type=ctx.actor_type,
+            path=path,
+            anchor=op.anchor,
+            owner=ctx.owner or owner_of(path),
+            transaction_id=ctx.transaction_id,
+            tool_call_id=ctx.tool_call_id,
+            agent_action_id=ctx.agent_action_id,
+            idempotency_key=claim_key,
+            rationale=op.rationale,
+            evidence=op.evidence,
+            before_hash=None if before is None else content_hash(before),
+            after_hash=content_hash(after_bytes),
+            lint=lint.to_record(),
+            data={"tool": op.tool, **op.data},
+            content=after_bytes,
+            base=before,
+        )
+
+    def _result(
+        self,
+        op: WriteOp,
+        changes: list[tuple[str, str, LintOutcome]],
+        current: dict[str, str | None],
+        events: list[NewEvent],
+    ) -> dict[str, Any]:
+        files = []
+        warnings: list[dict[str, Any]] = []
+        for (path, after, outcome), ev in zip(changes, events, strict=True):
+            entry: dict[str, Any] = {
+                "path": path,
+                "before_hash": ev.before_hash,
+                "after_hash": ev.after_hash,
+                "diff": unified_diff(path, current[path], after),
+                "event": {"seq": None, "event_id": None, "status": "pending"},
+            }
+            if op.result_extra is not None:
+                entry.update(op.result_extra(path, after))
+            files.append(entry)
+            warnings.extend(outcome.warnings)
+            warnings.extend(outcome.overrides)
+        result: dict[str, Any] = dict(files[0])
+        result["warnings"] = warnings
+        result["replayed"] = False
+        if len(op.paths) > 1 or op.tool == "fs_patch":
+            result["files"] = files
+        return result
+
+    def _unchanged(self, op: WriteOp, current: dict[str, str | None]) -> dict[str, Any]:
+        path = op.paths[0]
+        text = current[path]
+        digest = None if text is None else content_hash(text)
+        result: dict[str, Any] = {
+            "path": path,
+            "before_hash": digest,
+            "after_hash": digest,
+            "diff": "",
+            "event": None,
+            "warnings": [{"rule": "no_change", "message": "The write changes nothing; no event."}],
+            "replayed": False,
+        }
+        if op.result_extra is not None and text is not None:
+            result.update(op.result_extra(path, text))
+        return result
+
+    def _replayed(self, outcome: dict[str, Any], seqs: list[int]) -> dict[str, Any]:
+        result = dict(outcome)
+        result["replayed"] = True
+        stored = [self.ledger.event(seq) for seq in seqs]
+        _fill_events(result, [e for e in stored if e is not None])
+        return result
+
+    # -- settling after a failure, and recovery ------------------------------------------------
+    def _settle_from_disk(
+        self, events: list[dict[str, Any]], claim_key: str | None, why: str
+    ) -> None:
+        """After an error mid-write, settle each event by what the disk now holds."""
+        for ev in events:
+            data = self.files.read_bytes(ev["path"])
+            disk = None if data is None else content_hash(data)
+            if disk == ev["after_hash"]:
+                self.ledger.settle([ev["seq"]], "committed")
+            else:
+                self.ledger.settle(
+                    [ev["seq"]], "failed", detail={"reason": "write_error", "error": why},
+                    release=claim_key,
+                )
+
+    def recover(self) -> list[dict[str, Any]]:
+        """Settle every pending event left by a writer that died (call with no writer active).
+
+        File at after_hash → committed; at before_hash → failed; anything else → failed and
+        queued as drift for a maintainer.
+        """
+        settled = []
+        with self.locked():
+            for ev in self.ledger.pending():
+                path = ev["path"]
+                try:
+                    data = self.files.read_bytes(path) if path else None
+                except Exception:
+                    data = None
+                disk = None if data is None else content_hash(data)
+                release = ev["idempotency_key"]
+                if disk == ev["after_hash"]:
+                    self.ledger.settle([ev["seq"]], "committed")
+                    status = "committed"
+                elif disk == ev["before_hash"]:
+                    self.ledger.settle([ev["seq"]], "failed",
+                                       detail={"reason": "recovered_not_written"}, release=release)
+                    status = "failed"
+                else:
+                    self.ledger.settle([ev["seq"]], "failed",
+                                       detail={"reason": "recovered_drift"}, release=release)
+                    if path:
+                        latest = self.ledger.latest(path)
+                        self.ledger.add_drift(
+                            path, "changed", latest["after_hash"] if latest else None, disk
+                        )
+                    status = "drift"
+                settled.append({"seq": ev["seq"], "path": path, "status": status})
+        return settled
+
+
+def _request(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if k != "idempotency_key"}
+
+
+def _fill_events(result: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    entries = result.get("files") or [result]
+    for entry, ev in zip(entries, events, strict=False):
+        entry["event"] = {"seq": ev["seq"], "event_id": ev["event_id"], "status": ev["status"]}
+    if "files" in result:
+        result["event"] = result["files"][0]["event"]
+
+
+def owner_of(path: str) -> str | None:
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "users" else None
+
+
+def unified_diff(path: str, before: str | None, after: str) -> str:
+    a = [] if before is None else before.splitlines(keepends=True)
+    b = after.splitlines(keepends=True)
+    fromfile = "/dev/null" if before is None else f"a/{path}"
+    diff = "".join(difflib.unified_diff(a, b, fromfile, f"b/{path}", n=1))
+    if len(diff) > MAX_DIFF_CHARS:
+        diff = diff[:MAX_DIFF_CHARS] + f"\n... diff truncated at {MAX_DIFF_CHARS} characters\n"
+    return diff

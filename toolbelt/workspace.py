@@ -1,0 +1,274 @@
+"""A workspace: its files, config, keys and ledger, and the calls made on it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from toolbelt.config import (
+    CONFIG_NAME,
+    DEFAULT_CONFIG_TEXT,
+    Config,
+    default_ledger_url,
+    load_config,
+)
+from toolbelt.context import CallContext
+from toolbelt.dispatch import dispatch
+from toolbelt.errors import InvalidArgument, NotFound
+from toolbelt.fsio import SafeRoot
+from toolbelt.keys import Keyring, load_keyring
+from toolbelt.ledger import Ledger, NewEvent, VerifyReport, verify_ledger
+from toolbelt.paths import STATE_DIR, Scope, check_owner, check_path
+from toolbelt.pipeline import WritePipeline, owner_of
+from toolbelt.session import Session
+from toolbelt.text import content_hash
+
+
+def _ledger_url(root: Path, config: Config) -> str:
+    return config.ledger_url or default_ledger_url(root)
+
+
+def _ledger_kwargs(config: Config) -> dict[str, Any]:
+    return {
+        "keyframe_interval": config.keyframe_interval,
+        "busy_timeout_ms": config.busy_timeout_ms,
+    }
+
+
+class Workspace:
+    """An open workspace. `call` is safe from several threads; open one per process."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: Config,
+        keyring: Keyring,
+        ledger: Ledger,
+        *,
+        owner: str | None,
+        actor: str,
+        actor_type: str,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.keyring = keyring
+        self.ledger = ledger
+        self.files = SafeRoot(root)
+        self.pipeline = WritePipeline(root, self.files, ledger, config)
+        self.ctx = CallContext(owner=owner, actor_id=actor, actor_type=actor_type)
+        if owner is None:
+            self.scope = Scope.unrestricted()
+        else:
+            self.scope = Scope.for_owner(owner, config.read_scope, config.write_scope)
+
+    # -- calls -------------------------------------------------------------------------------
+    def session(self, ctx: CallContext | None = None) -> Session:
+        return Session(
+            self.root, self.config, self.files, self.ledger, self.pipeline,
+            ctx or self.ctx, self.scope,
+        )
+
+    def call(
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        tool_call_id: str | None = None,
+        transaction_id: str | None = None,
+        agent_action_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one tool and return its envelope (`{"ok": ..., "result" | "error": ...}`)."""
+        ctx = self.ctx.with_ids(
+            transaction_id=transaction_id or uuid.uuid4().hex,
+            tool_call_id=tool_call_id,
+            agent_action_id=agent_action_id,
+        )
+        return dispatch(self.session(ctx), name, args)
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- maintainer operations ---------------------------------------------------------------
+    def recover(self) -> list[dict[str, Any]]:
+        """Settle pending events left by writers that died."""
+        return self.pipeline.recover()
+
+    def disk_state(self) -> dict[str, str]:
+        """Hash of every markdown file on disk (outside .toolbelt/)."""
+        state = {}
+        for entry in self.files.walk("."):
+            if entry.kind != "file" or entry.path.startswith(STATE_DIR + "/"):
+                continue
+            if not entry.path.endswith(".md"):
+                continue
+            data = self.files.read_bytes(entry.path)
+            if data is not None:
+                state[entry.path] = content_hash(data)
+        return state
+
+    def verify(
+        self, *, checkpoint: dict[str, Any] | None = None, disk: bool = True
+    ) -> VerifyReport:
+        """Verify the ledger, then that the files on disk are what the ledger says."""
+        report = verify_ledger(self.ledger, checkpoint=checkpoint)
+        if disk:
+            on_disk = self.disk_state()
+            in_ledger = self.ledger.state_at(None)
+            for path, digest in sorted(in_ledger.items()):
+                if on_disk.get(path) != digest:
+                    what = "missing" if path not in on_disk else "differs from"
+                    report.add(None, "disk", f"{path} on disk {what} the ledger's version")
+            for path in sorted(set(on_disk) - set(in_ledger)):
+                report.add(None, "untracked", f"{path} is on disk but not in the ledger")
+            for ev in self.ledger.pending():
+                report.add(ev["seq"], "pending", f"seq {ev['seq']} is still pending")
+        return report
+
+    def show(self, path: str, at: str | int | None = None) -> tuple[int, bytes]:
+        """A file's content as of a cutoff (seq, ISO time or None for the head)."""
+        check_path(path)
+        seq = self.ledger.resolve_cutoff(at)
+        event = self.ledger.latest(path, at=seq)
+        if event is None:
+            raise NotFound(
+                f"{path} has no committed version at seq {seq}.",
+                hint="Check the path with `toolbelt log --path`, or pick a later cutoff.",
+                details={"path": path, "cutoff_seq": seq},
+            )
+        return int(event["seq"]), self.ledger.content(event["after_hash"])
+
+    def replay(self, at: str | int | None, out: Path) -> dict[str, Any]:
+        """Write every file as of a cutoff into `out` (which must be empty or new)."""
+        seq = self.ledger.resolve_cutoff(at)
+        if out.exists() and any(out.iterdir()):
+            raise InvalidArgument(
+                f"{out} is not empty.", hint="Replay into a new or empty directory."
+            )
+        state = self.ledger.state_at(seq)
+        target = SafeRoot(_mkdir(out))
+        for path, digest in state.items():
+            target.write_atomic(path, self.ledger.content(digest))
+        return {"cutoff_seq": seq, "files": len(state), "out": str(out)}
+
+    def import_files(self, paths: list[str] | None = None) -> list[dict[str, Any]]:
+        """Adopt markdown files the ledger does not know yet, one `import` event each."""
+        known = self.ledger.state_at(None)
+        on_disk = self.disk_state()
+        if paths:
+            for p in paths:
+                check_path(p)
+                if p not in on_disk:
+                    raise NotFound(f"{p} is not a markdown file in the workspace.",
+                                   details={"path": p})
+            wanted = sorted(paths)
+        else:
+            wanted = sorted(on_disk)
+        adopted = []
+        with self.pipeline.locked():
+            events = []
+            for path in wanted:
+                if path in known:
+                    continue
+                data = self.files.read_bytes(path)
+                if data is None:
+                    continue
+                events.append(
+                    NewEvent(
+                        type="import", op="import", actor_id=self.ctx.actor_id,
+                        actor_type=self.ctx.actor_type, path=path, owner=owner_of(path),
+                        rationale="adopt a file that existed before the ledger",
+                        after_hash=content_hash(data), content=data,
+                        data={"size": len(data)},
+                    )
+                )
+            if events:
+                for ev in self.ledger.append(events, status="committed"):
+                    adopted.append({"seq": ev["seq"], "path": ev["path"],
+                                    "hash": ev["after_hash"]})
+        return adopted
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _find_root(path: str | os.PathLike[str]) -> Path:
+    return Path(path).expanduser().absolute()
+
+
+def init_workspace(path: str | os.PathLike[str], *, import_existing: bool = True) -> Path:
+    """Create a workspace (config, state directory, ledger) and adopt existing files."""
+    root = _find_root(path)
+    root.mkdir(parents=True, exist_ok=True)
+    config_path = root / CONFIG_NAME
+    if not config_path.exists():
+        config_path.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+    state = root / STATE_DIR
+    state.mkdir(exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+    config = load_config(root)
+    keyring = load_keyring(config.keyring, root)
+    ledger = Ledger.create(_ledger_url(root, config), keyring, **_ledger_kwargs(config))
+    if import_existing:
+        ws = Workspace(root, config, keyring, ledger, owner=None, actor="toolbelt-init",
+                       actor_type="system")
+        try:
+            ws.import_files()
+        finally:
+            ws.close()
+    else:
+        ledger.close()
+    return root
+
+
+def open_workspace(
+    path: str | os.PathLike[str],
+    *,
+    owner: str | None = None,
+    actor: str | None = None,
+    actor_type: str | None = None,
+    recover: bool = True,
+) -> Workspace:
+    """Open an existing workspace for one owner (agent calls) or for a maintainer (owner=None).
+
+    Creates nothing: use `init_workspace` first. Settles writes a dead writer left pending.
+    """
+    root = _find_root(path)
+    if not (root / STATE_DIR).is_dir() and not (root / CONFIG_NAME).exists():
+        raise NotFound(
+            f"{root} is not a toolbelt workspace.",
+            hint=f"Create it with `toolbelt init {path}`.",
+            details={"path": str(root)},
+        )
+    if owner is not None:
+        check_owner(owner)
+    config = load_config(root)
+    keyring = load_keyring(config.keyring, root)
+    ledger = Ledger(_ledger_url(root, config), keyring, **_ledger_kwargs(config))
+    try:
+        ledger.check_schema()
+    except Exception:
+        ledger.close()
+        raise
+    if actor_type is None:
+        actor_type = "agent" if owner is not None else "maintainer"
+    ws = Workspace(
+        root, config, keyring, ledger,
+        owner=owner,
+        actor=actor or (f"agent:{owner}" if owner else os.environ.get("USER", "maintainer")),
+        actor_type=actor_type,
+    )
+    if recover and ledger.pending():
+        ws.recover()
+    return ws
