@@ -146,7 +146,10 @@ class Scope:
         cls, owner: str, read: Sequence[str] = DEFAULT_SCOPE, write: Sequence[str] | None = None
     ) -> Scope:
         check_owner(owner)
-        expand = lambda globs: tuple(g.replace("{owner}", owner) for g in globs)  # noqa: E731
+
+        def expand(globs: Sequence[str]) -> tuple[str, ...]:
+            return tuple(g.replace("{owner}", owner) for g in globs)
+
         return cls(owner, expand(read), expand(write if write is not None else read))
 
     @classmethod

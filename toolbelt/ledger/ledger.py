@@ -456,7 +456,10 @@ class Ledger:
                     resolution="{}",
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            if key is None:
+                raise RuntimeError("the drift row got no id")
+            return int(key[0])
 
     def drift_items(self, status: str | None = "open") -> list[dict[str, Any]]:
         with self._read() as conn:

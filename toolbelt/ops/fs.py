@@ -56,8 +56,8 @@ def fs_list(session: Session, a: FsListArgs) -> dict[str, Any]:
     if kind == "file":
         scope.require_read(path)
         data = session.files.read_bytes(path) or b""
-        entry = {"path": path, "kind": "file", "size": len(data), "hash": content_hash(data)}
-        return {"entries": [entry], "truncated": False}
+        only = {"path": path, "kind": "file", "size": len(data), "hash": content_hash(data)}
+        return {"entries": [only], "truncated": False}
     if kind != "dir":
         raise Forbidden(f"{path} is a {kind}, which is never listed or followed.",
                         hint="List a directory inside your scope.", details={"path": path})
@@ -79,8 +79,8 @@ def fs_list(session: Session, a: FsListArgs) -> dict[str, Any]:
         item: dict[str, Any] = {"path": entry.path, "kind": entry.kind, "size": entry.size,
                                 "hash": None}
         if entry.kind == "file":
-            data = session.files.read_bytes(entry.path)
-            item["hash"] = None if data is None else content_hash(data)
+            blob = session.files.read_bytes(entry.path)
+            item["hash"] = None if blob is None else content_hash(blob)
         entries.append(item)
     return {"entries": entries, "truncated": truncated}
 
