@@ -36,8 +36,7 @@ def test_every_tool_argument_has_a_description() -> None:
         f"{tool.name}.{arg}"
         for tool in tools().values()
         for arg, field in tool.input_model.model_fields.items()
-        if not field.description and arg not in ("limit", "max_entries", "max_results",
-                                                  "regex", "case_sensitive")
+        if not field.description
     ]
     assert not missing, missing
 

@@ -20,7 +20,7 @@ class EventsQueryArgs(Args):
     path: str | None = Field(None, description="Only events for this file.")
     anchor: str | None = Field(None, max_length=64, description="Only events for this anchor.")
     types: list[str] | None = Field(None, max_length=20, description="Only these event types.")
-    actor_id: str | None = Field(None, max_length=200)
+    actor_id: str | None = Field(None, max_length=200, description="Only events by this actor.")
     correlation_id: str | None = Field(
         None,
         max_length=200,
@@ -30,7 +30,7 @@ class EventsQueryArgs(Args):
     after: str | None = Field(None, description="Only events with ts after this ISO time.")
     before: str | None = Field(None, description="Only events with ts before this ISO time.")
     after_seq: int | None = Field(None, ge=0, description="Cursor: only events with seq above.")
-    limit: int = Field(50, ge=1, le=500)
+    limit: int = Field(50, ge=1, le=500, description="At most this many events.")
     order: Literal["asc", "desc"] = Field("asc", description="asc: oldest first (for cursors).")
 
 

@@ -42,7 +42,7 @@ class FsListArgs(Args):
         description="Only entries matching this glob (`*` within a segment, `**` across); "
         "a glob without `/` matches file names.",
     )
-    max_entries: int = Field(200, ge=1, le=5000)
+    max_entries: int = Field(200, ge=1, le=5000, description="At most this many entries.")
 
 
 def fs_list(session: Session, a: FsListArgs) -> dict[str, Any]:
@@ -124,9 +124,9 @@ def fs_read(session: Session, a: FsReadArgs) -> dict[str, Any]:
 class FsSearchArgs(Args):
     query: str = Field(min_length=1, max_length=1000, description="Text (or regex) to find.")
     path: str = Field(".", description="Directory or file to search under.")
-    regex: bool = False
-    case_sensitive: bool = False
-    max_results: int = Field(50, ge=1, le=1000)
+    regex: bool = Field(False, description="Treat query as a Python regular expression.")
+    case_sensitive: bool = Field(False, description="Match case exactly.")
+    max_results: int = Field(50, ge=1, le=1000, description="At most this many matches.")
 
 
 def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
