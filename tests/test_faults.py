@@ -322,7 +322,7 @@ def test_os_error_in_atomic_write_is_a_structured_failure(
     with open_ws(root) as ws:
         head0, _ = ws.ledger.head()
         before = {p: disk_bytes(root, p) for p in sc.expect}
-        ledger_before = state_snapshot(root)[1]
+        state0 = ws.ledger.state_at(None)
         nfiles = len(sc.expect)
         # Fail the last file's write: for several files, the earlier ones were already renamed.
         fault = Fault(step, nfiles, OSError(28, "No space left on device"))
@@ -344,10 +344,7 @@ def test_os_error_in_atomic_write_is_a_structured_failure(
             for r in new_rows:
                 assert r["status"] == "failed", r
                 assert r["status_detail"] and "write_error" in r["status_detail"]
-            assert ws.ledger.state_at(None) == {
-                k: v for k, v in state_snapshot(root)[0].items() and ws.ledger.state_at(None).items()
-            }
-            assert ledger_before["contents"] is not None
+            assert ws.ledger.state_at(None) == state0
         else:
             # The rename happened (only the directory fsync is left): the write took effect.
             for p, (_old, new) in sc.expect.items():
@@ -455,6 +452,11 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, workspace_dir: Path
                 assert not fields[0] == "error", line
         # Retry the write that may have been in flight: its key comes first in the next round.
         next_k = max([int(k.split("-")[1]) for k in acked], default=-1) + 1
+        probe = toolbelt.open_workspace(root, recover=False)
+        try:
+            killed_mid_write += bool(probe.ledger.pending())
+        finally:
+            probe.close()
         with open_ws(root) as ws:
             assert ws.ledger.pending() == []
             assert_consistent(ws)
@@ -467,14 +469,14 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, workspace_dir: Path
                 k = int(key.split("-")[1])
                 text = disk_bytes(root, path)
                 assert text is not None and _line_for(k).encode() + b"\n" in text, key
-            if any(r["status"] == "failed" for r in rows.values()):
-                killed_mid_write += 1
-        assert round_acks > 0 or rnd < rounds, "the child never acknowledged a write"
+        assert round_acks > 0, f"round {rnd}: the child never acknowledged a write"
     # Every write that was attempted landed exactly once, acknowledged or retried.
     with open_ws(root) as ws:
         texts = {i: (disk_bytes(root, f"users/u1/notes/kill-{i}.md") or b"").decode()
                  for i in range(nfiles)}
         for k in range(next_k):
             assert texts[k % nfiles].count(_line_for(k) + "\n") == 1, k
+        assert texts[next_k % nfiles].count(_line_for(next_k) + "\n") <= 1
         assert_consistent(ws)
-    assert len(acked) >= rounds
+    print(f"sigkill: {rounds} rounds, {len(acked)} acknowledged writes, "
+          f"{killed_mid_write} kills left a pending event")

@@ -128,7 +128,7 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    out.append("$")
+    out.append(r"\Z")  # not "$", which also matches before a trailing newline
     return re.compile("".join(out))
 
 

@@ -1,0 +1,118 @@
+"""Durable write latency beside its floor, interleaved so machine drift hits all alike.
+
+Cases (SQLite ledger, 10 KB markdown file):
+- raw floor: atomic file write (temp, fsync, rename, dir fsync) + one SQLite commit, synchronous=FULL
+- fs_write: a whole-file replace through the toolbelt (expected_hash, event, content store)
+- fs_append: an append through the toolbelt
+Prints a table and writes bench/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import toolbelt
+
+ROUNDS = int(os.environ.get("TOOLBELT_BENCH_ROUNDS", "300"))
+PARAGRAPH = "Checks the calendar twice a day and plans three routes before a trip. " * 2
+
+
+def _profile(n_bytes: int = 10_000) -> str:
+    lines = ["---", "kind: part", "id: p-bench", "owner: u1", "schema: 1", "---"]
+    i = 0
+    while sum(len(x) + 1 for x in lines) < n_bytes:
+        lines += [f"<!-- anchor: s{i} v1 -->", f"## Section {i}", "", PARAGRAPH.strip(), ""]
+        i += 1
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def raw_floor(root: Path) -> Callable[[int], None]:
+    db = sqlite3.connect(root / "floor.sqlite3", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS t (seq INTEGER PRIMARY KEY, h TEXT)")
+    target = root / "floor.md"
+    body = _profile().encode()
+
+    def run(i: int) -> None:
+        tmp = root / f".floor.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, body + str(i).encode())
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(tmp, target)
+        dfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dfd)
+        os.close(dfd)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t (h) VALUES (?)", (str(i),))
+        db.execute("COMMIT")
+
+    return run
+
+
+def toolbelt_cases(root: Path) -> dict[str, Callable[[int], None]]:
+    ws_root = root / "ws"
+    (ws_root / "users" / "u1" / "parts").mkdir(parents=True)
+    toolbelt.init_workspace(ws_root)
+    ws = toolbelt.open_workspace(ws_root, owner="u1", actor="bench")
+    base = _profile()
+    write_path = "users/u1/parts/write.md"
+    append_path = "users/u1/parts/append.md"
+    assert ws.call("fs_write", {"path": write_path, "content": base})["ok"]
+    assert ws.call("fs_write", {"path": append_path, "content": base})["ok"]
+    state = {"hash": ws.call("fs_hash", {"path": write_path})["result"]["hash"]}
+
+    def fs_write(i: int) -> None:
+        text = base.replace("plans three routes", f"plans {i} routes", 1)
+        env = ws.call("fs_write", {"path": write_path, "content": text,
+                                   "expected_hash": state["hash"]})
+        assert env["ok"], env
+        state["hash"] = env["result"]["after_hash"]
+
+    def fs_append(i: int) -> None:
+        env = ws.call("fs_append", {"path": append_path, "content": f"- note {i}"})
+        assert env["ok"], env
+
+    return {"fs_write": fs_write, "fs_append": fs_append}
+
+
+def main() -> None:
+    os.environ.setdefault("TOOLBELT_HMAC_KEYS", "bench:" + secrets.token_hex(32))
+    with tempfile.TemporaryDirectory(prefix="toolbelt-bench-") as tmp:
+        root = Path(tmp)
+        cases: dict[str, Callable[[int], None]] = {"raw_floor": raw_floor(root)}
+        cases.update(toolbelt_cases(root))
+        samples: dict[str, list[float]] = {name: [] for name in cases}
+        for i in range(ROUNDS):  # interleaved: every round runs every case once
+            for name, run in cases.items():
+                start = time.perf_counter()
+                run(i)
+                samples[name].append((time.perf_counter() - start) * 1000)
+    floor = statistics.median(samples["raw_floor"])
+    results = {}
+    print(f"{'case':<12} {'median ms':>10} {'p95 ms':>8} {'x floor':>8}")
+    for name, values in samples.items():
+        values.sort()
+        med = statistics.median(values)
+        p95 = values[int(len(values) * 0.95) - 1]
+        results[name] = {"median_ms": round(med, 3), "p95_ms": round(p95, 3),
+                         "ratio_to_floor": round(med / floor, 2), "n": len(values)}
+        print(f"{name:<12} {med:>10.3f} {p95:>8.3f} {med / floor:>8.2f}")
+    out = Path(__file__).parent / "results.json"
+    out.write_text(json.dumps({"machine": platform.platform(), "rounds": ROUNDS,
+                               "results": results}, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
