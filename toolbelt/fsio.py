@@ -71,9 +71,9 @@ class SafeRoot:
                     try:
                         nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                     except OSError as exc:
-                        raise self._dir_error(exc, path, for_write) from None
+                        raise self._dir_error(exc, path, for_write, part, fd) from None
                 except OSError as exc:
-                    raise self._dir_error(exc, path, for_write) from None
+                    raise self._dir_error(exc, path, for_write, part, fd) from None
                 os.close(fd)
                 fd = nfd
             return fd
@@ -82,23 +82,34 @@ class SafeRoot:
             raise
 
     @staticmethod
-    def _dir_error(exc: OSError, path: str, for_write: bool) -> ToolError:
+    def _dir_error(
+        exc: OSError, path: str, for_write: bool, part: str | None = None, dir_fd: int = -1
+    ) -> ToolError:
         if exc.errno in (errno.ELOOP, errno.EMLINK):
             return _symlink_error(path, for_write)
+        # O_DIRECTORY|O_NOFOLLOW on a symlink (even one to a directory) fails with ENOTDIR.
+        if exc.errno == errno.ENOTDIR and part is not None:
+            with contextlib.suppress(OSError):
+                if stat.S_ISLNK(os.stat(part, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    return _symlink_error(path, for_write)
         if exc.errno == errno.ENOTDIR:
             return InvalidArgument(
                 f"A parent of {path} is not a directory.",
                 hint="Use fs_list to see the workspace layout.",
                 details={"path": path},
             )
-        return InvalidArgument(f"{path} cannot be opened: {exc.strerror}.", details={"path": path})
+        return InvalidArgument(f"{path} cannot be opened: {exc.strerror}.",
+                               hint="Use fs_list to see what you can open.", details={"path": path})
 
     # -- reads -------------------------------------------------------------------------------
-    def read_bytes(self, path: str, *, max_bytes: int | None = None) -> bytes | None:
-        """The file's bytes, or None when it does not exist. Refuses symlinks and non-files."""
+    def read_bytes(
+        self, path: str, *, max_bytes: int | None = None, for_write: bool = False
+    ) -> bytes | None:
+        """The file's bytes, or None when it does not exist. Refuses symlinks and non-files
+        (as `forbidden` when the read is the first step of a write)."""
         *parents, name = path.split("/")
         try:
-            dfd = self._open_dir(parents, path, create=False, for_write=False)
+            dfd = self._open_dir(parents, path, create=False, for_write=for_write)
         except NotFound:
             return None
         try:
@@ -108,8 +119,8 @@ class SafeRoot:
                 return None
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.EMLINK):
-                    raise _symlink_error(path, False) from None
-                raise self._dir_error(exc, path, False) from None
+                    raise _symlink_error(path, for_write) from None
+                raise self._dir_error(exc, path, for_write) from None
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
@@ -164,7 +175,11 @@ class SafeRoot:
         prefix = "" if path == "." else path + "/"
         try:
             for dirpath, dirnames, filenames, fd in os.fwalk(".", dir_fd=dfd):
-                dirnames.sort()
+                # fwalk never descends into a symlinked directory; never list one either.
+                dirnames[:] = sorted(
+                    d for d in dirnames
+                    if stat.S_ISDIR(os.stat(d, dir_fd=fd, follow_symlinks=False).st_mode)
+                )
                 rel = "" if dirpath == "." else dirpath[2:] + "/"
                 for name in sorted(filenames):
                     if _TMP_MARK in name:
@@ -220,6 +235,28 @@ class SafeRoot:
                     os.unlink(tmp, dir_fd=dfd)
                 raise
             self._step("file_renamed")
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def remove_file(self, path: str) -> None:
+        """Remove the regular file `path` durably (a missing file is fine; never a symlink).
+
+        Only the write pipeline uses it: to undo a file that a failed call had just created.
+        """
+        *parents, name = path.split("/")
+        try:
+            dfd = self._open_dir(parents, path, create=False, for_write=True)
+        except NotFound:
+            return
+        try:
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if not stat.S_ISREG(st.st_mode):
+                raise Forbidden(f"{path} is not a regular file.", details={"path": path})
+            os.unlink(name, dir_fd=dfd)
             os.fsync(dfd)
         finally:
             os.close(dfd)

@@ -170,7 +170,9 @@ class WritePipeline:
             current: dict[str, str | None] = {}
             current_bytes: dict[str, bytes | None] = {}
             for path in op.paths:
-                data = self.files.read_bytes(path, max_bytes=self.config.max_read_bytes)
+                data = self.files.read_bytes(
+                    path, max_bytes=self.config.max_read_bytes, for_write=True
+                )
                 self._check_drift(path, data)
                 current_bytes[path] = data
                 current[path] = None if data is None else decode_text(data, path)
@@ -366,10 +368,25 @@ class WritePipeline:
     def _settle_from_disk(
         self, events: list[dict[str, Any]], claim_key: str | None, why: str
     ) -> None:
-        """After an error mid-write, settle each event by what the disk now holds."""
+        """After an error mid-write, settle each event by what the disk now holds.
+
+        A call that writes several files is all or nothing (SPEC fs_patch): when only some
+        were written, those are restored to their before content first, so the whole call fails.
+        """
+        disks = {ev["seq"]: self._disk_hash(ev["path"]) for ev in events}
+        written = [ev for ev in events if disks[ev["seq"]] == ev["after_hash"]]
+        if written and len(written) < len(events):
+            for ev in written:
+                try:
+                    if ev["before_hash"] is None:
+                        self.files.remove_file(ev["path"])
+                    else:
+                        self.files.write_atomic(ev["path"], self.ledger.content(ev["before_hash"]))
+                except Exception:
+                    pass  # settled by what the disk holds, below
+                disks[ev["seq"]] = self._disk_hash(ev["path"])
         for ev in events:
-            data = self.files.read_bytes(ev["path"])
-            disk = None if data is None else content_hash(data)
+            disk = disks[ev["seq"]]
             if disk == ev["after_hash"]:
                 self.ledger.settle([ev["seq"]], "committed")
             else:
@@ -382,17 +399,36 @@ class WritePipeline:
         """Settle every pending event left by a writer that died (call with no writer active).
 
         File at after_hash → committed; at before_hash → failed; anything else → failed and
-        queued as drift for a maintainer.
+        queued as drift for a maintainer. A call that wrote several files is all or nothing:
+        when the dead writer renamed some of them, the rest are written from the ledger's
+        content (roll forward) and the whole call commits.
         """
         settled = []
         with self.locked():
-            for ev in self.ledger.pending():
+            pending = self.ledger.pending()
+            disks = {ev["seq"]: self._disk_hash(ev["path"]) for ev in pending}
+            calls: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+            for ev in pending:
+                key = (ev["transaction_id"], ev["tool_call_id"], ev["idempotency_key"], ev["ts"])
+                calls.setdefault(key, []).append(ev)
+            for group in calls.values():
+                if not any(disks[e["seq"]] == e["after_hash"] for e in group):
+                    continue
+                for ev in group:
+                    path = ev["path"]
+                    if not path or ev["after_hash"] is None or disks[ev["seq"]] != ev["before_hash"]:
+                        continue
+                    latest = self.ledger.latest(path)
+                    if (latest["after_hash"] if latest else None) != ev["before_hash"]:
+                        continue
+                    try:
+                        self.files.write_atomic(path, self.ledger.content(ev["after_hash"]))
+                    except Exception:
+                        pass  # settled by what the disk holds, below
+                    disks[ev["seq"]] = self._disk_hash(path)
+            for ev in pending:
                 path = ev["path"]
-                try:
-                    data = self.files.read_bytes(path) if path else None
-                except Exception:
-                    data = None
-                disk = None if data is None else content_hash(data)
+                disk = disks[ev["seq"]]
                 release = ev["idempotency_key"]
                 if disk == ev["after_hash"]:
                     self.ledger.settle([ev["seq"]], "committed")
@@ -412,6 +448,14 @@ class WritePipeline:
                     status = "drift"
                 settled.append({"seq": ev["seq"], "path": path, "status": status})
         return settled
+
+    def _disk_hash(self, path: str | None) -> str | None:
+        """The hash of `path` on disk; None when missing or unreadable."""
+        try:
+            data = self.files.read_bytes(path) if path else None
+        except Exception:
+            data = None
+        return None if data is None else content_hash(data)
 
 
 def _request(args: dict[str, Any]) -> dict[str, Any]:

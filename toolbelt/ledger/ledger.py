@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from toolbelt.errors import Busy, InvalidArgument, NotFound
+from toolbelt.errors import IntegrityError as LedgerIntegrityError
 from toolbelt.keys import Keyring
 from toolbelt.ledger import chain, content
 from toolbelt.ledger.engine import lock_writer, make_engine
@@ -243,6 +244,8 @@ class Ledger:
         status: str = "pending",
     ) -> list[Event]:
         """Append events in one transaction (with their content and the idempotency claim)."""
+        if not events:
+            return []
         with self._write() as conn:
             head_seq, head_hash, head_ts = self._head(conn)
             ts = max(now_ts(), head_ts)
@@ -333,7 +336,13 @@ class Ledger:
         if content_hash(data) != digest:
             raise ValueError("content does not match its hash")
         row: dict[str, Any] | None = None
-        if base is not None and base_hash is not None and base_hash != digest:
+        if (
+            base is not None
+            and base_hash is not None
+            and base_hash != digest
+            # The delta is stored against base_hash's content: the base given must be that.
+            and content_hash(base) == base_hash
+        ):
             depth = conn.execute(
                 select(CONTENTS.c.depth).where(CONTENTS.c.hash == base_hash)
             ).scalar()
@@ -525,16 +534,23 @@ class Ledger:
         return int(found or 0)
 
     def content(self, digest: str, *, use_cache: bool = True) -> bytes:
-        """The bytes whose hash is `digest`, rebuilt from at most K deltas."""
+        """The bytes whose hash is `digest`, rebuilt from at most K deltas and checked."""
         cached = self._content_cache.get(digest) if use_cache else None
         if cached is not None:
             self._content_cache.move_to_end(digest)
             return cached
         with self._read() as conn:
             data = self._rebuild(conn, digest)
-        self._content_cache[digest] = data
-        if len(self._content_cache) > 64:
-            self._content_cache.popitem(last=False)
+        if content_hash(data) != digest:
+            raise LedgerIntegrityError(
+                f"The ledger's stored content for {digest} does not rebuild to that hash.",
+                hint="Run `toolbelt verify` to find the first bad seq, then see docs/ledger.md.",
+                details={"hash": digest},
+            )
+        if use_cache:
+            self._content_cache[digest] = data
+            if len(self._content_cache) > 64:
+                self._content_cache.popitem(last=False)
         return data
 
     def _rebuild(self, conn: Connection, digest: str) -> bytes:

@@ -18,6 +18,8 @@ from toolbelt.session import Session
 from toolbelt.text import content_hash, decode_text
 
 MAX_LINE_CHARS = 400
+#: Lines end at \n only, as fs_patch counts them (str.splitlines also splits at \f, U+2028...).
+_LINE_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ class FsReadArgs(Args):
 def fs_read(session: Session, a: FsReadArgs) -> dict[str, Any]:
     path = _readable(session, a.path)
     text, data = _read_text(session, path)
-    lines = text.splitlines(keepends=True)
+    lines = _LINE_RE.findall(text)
     total = len(lines)
     start = a.start_line or 1
     end = min(a.end_line or total, total)
@@ -134,7 +136,8 @@ def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
     scope = session.scope
     if path != "." and not (scope.can_read(path) or scope.may_contain(path)):
         scope.require_read(path)
-    flags = 0 if a.case_sensitive else re.IGNORECASE
+    # MULTILINE: the whole-file pre-check must agree with the per-line search on ^ and $.
+    flags = re.MULTILINE | (0 if a.case_sensitive else re.IGNORECASE)
     try:
         pattern = re.compile(a.query if a.regex else re.escape(a.query), flags)
     except re.error as exc:
@@ -169,7 +172,8 @@ def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
         if not pattern.search(text):
             continue
         anchor = None
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, raw in enumerate(_LINE_RE.findall(text), start=1):
+            line = raw.rstrip("\r\n")
             am = ANCHOR_RE.match(line)
             if am:
                 anchor = am.group(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from unidiff import PatchSet
@@ -35,11 +36,48 @@ def _strip(name: str) -> str:
     return name
 
 
+_HUNK_RE = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+
+
+def _with_file_headers(text: str) -> str:
+    """Put a `diff` line before every `---`/`+++` pair outside a hunk.
+
+    unidiff 0.7 cannot parse two plain (`---`/`+++` only) file diffs in a row when the first
+    ends in an added line; a `diff` line between them is what git and diff -u emit anyway.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    old = new = 0  # lines still due in the current hunk
+    for i, line in enumerate(lines):
+        if old > 0 or new > 0:
+            if line.startswith(" ") or line == "":
+                old, new = old - 1, new - 1
+            elif line.startswith("-"):
+                old -= 1
+            elif line.startswith("+"):
+                new -= 1
+            out.append(line)
+            continue
+        m = _HUNK_RE.match(line)
+        if m:
+            old = int(m.group(1) or 1)
+            new = int(m.group(2) or 1)
+        elif (
+            line.startswith("--- ")
+            and i + 1 < len(lines)
+            and lines[i + 1].startswith("+++ ")
+            and not (out and out[-1].startswith("diff "))
+        ):
+            out.append(f"diff -u {line[4:].split(chr(9))[0]} {lines[i + 1][4:].split(chr(9))[0]}")
+        out.append(line)
+    return "\n".join(out)
+
+
 def parse_patch(text: str) -> list[FilePatch]:
     if not text.endswith("\n"):
         text += "\n"
     try:
-        patch_set = PatchSet(text)
+        patch_set = PatchSet(_with_file_headers(text))
     except UnidiffParseError as exc:
         raise InvalidArgument(
             f"The patch does not parse as a unified diff: {exc}.",
@@ -61,7 +99,9 @@ def parse_patch(text: str) -> list[FilePatch]:
                 hint="Patch the file's content instead of removing the file.",
                 details={"path": _strip(source)},
             )
-        creates = pf.is_added_file or source == "/dev/null"
+        # Only a /dev/null source creates: unidiff's is_added_file is also true for a lone
+        # "@@ -0,0 +1,n @@" hunk, which against `--- a/path` inserts at the top of the file.
+        creates = source == "/dev/null"
         path = _strip(target)
         if not creates and _strip(source) != path:
             raise Forbidden(
@@ -111,7 +151,7 @@ def apply_file_patch(fp: FilePatch, text: str | None) -> str:
         start = hunk.source_start if not hunk.source else hunk.source_start - 1
         start = max(start, 0)
         found = lines[start : start + len(hunk.source)]
-        if start < pos or found != hunk.source:
+        if start < pos or start > len(lines) or found != hunk.source:
             raise PatchRejected(
                 f"Hunk {number} for {fp.path} does not match the file at line {start + 1}.",
                 hint=_HINT,
