@@ -178,6 +178,17 @@ def _patch_edit_and_create(root: Path) -> Scenario:
                     {LOG: (old_log, texts[LOG]), NEW: (None, texts[NEW])})
 
 
+def _patch_create_and_edit(root: Path) -> Scenario:
+    old_career = disk_bytes(root, CAREER)
+    assert old_career is not None
+    patch, texts = patch_for(root, {
+        NEW: "# Created first\n\n- then the other file is edited\n",
+        CAREER: old_career.decode().replace("Return to this", "Come back to this"),
+    })
+    return Scenario("fs_patch", {"patch": patch, "idempotency_key": "k-p4"},
+                    {NEW: (None, texts[NEW]), CAREER: (old_career, texts[CAREER])})
+
+
 SCENARIOS: dict[str, Callable[[Path], Scenario]] = {
     "write_new": _write_new,
     "write_replace": _write_replace,
@@ -185,7 +196,9 @@ SCENARIOS: dict[str, Callable[[Path], Scenario]] = {
     "patch_one": _patch_one,
     "patch_two": _patch_two,
     "patch_edit_and_create": _patch_edit_and_create,
+    "patch_create_and_edit": _patch_create_and_edit,
 }
+SINGLE = frozenset({"write_new", "write_replace", "append", "patch_one"})
 
 
 class Fault:
@@ -208,7 +221,7 @@ class Fault:
 def _crash_cases() -> list[Any]:
     cases = []
     for scenario in SCENARIOS:
-        files = 1 if scenario in ("write_new", "write_replace", "append", "patch_one") else 2
+        files = 1 if scenario in SINGLE else 2
         for where, steps in (("pipeline", PIPELINE_STEPS), ("fsio", FILE_STEPS)):
             for step in steps:
                 for nth in range(1, (files if step in PER_FILE_STEPS else 1) + 1):
@@ -267,8 +280,8 @@ def test_crash_at_step_recovers_to_old_or_new(
             assert len(committed) == 1, committed
             assert committed[0]["after_hash"] == content_hash(new)
             assert committed[0]["idempotency_key"] == sc.args["idempotency_key"]
-        if all(states.values()):
-            assert env["result"]["replayed"] is True
+        # Replayed from the idempotency record iff the crashed call had taken effect.
+        assert env["result"]["replayed"] is all(states.values())
         head1, _ = ws.ledger.head()
         again = ws.call(sc.tool, sc.args)
         assert again["ok"] and again["result"]["replayed"] is True, again
@@ -288,7 +301,8 @@ def test_crash_while_temp_file_is_left_behind(workspace_dir: Path) -> None:
 
     def fault(name: str) -> None:
         if name == "file_synced":
-            leftover.extend(p for p in (workspace_dir / LOG).parent.iterdir() if ".tb-tmp-" in p.name)
+            folder = (workspace_dir / LOG).parent
+            leftover.extend(p for p in folder.iterdir() if ".tb-tmp-" in p.name)
             # Keep a copy: the simulated crash unwinds through the cleanup a kill would skip.
             for p in leftover:
                 (p.parent / (p.name + "x")).write_bytes(p.read_bytes())
@@ -312,11 +326,55 @@ def test_crash_while_temp_file_is_left_behind(workspace_dir: Path) -> None:
         assert_consistent(ws)
 
 
+@pytest.mark.parametrize("scenario", ["patch_two", "patch_create_and_edit"])
+@pytest.mark.parametrize("recovery_step", FILE_STEPS)
+def test_crash_during_recovery_roll_forward(
+    workspace_dir: Path, scenario: str, recovery_step: str
+) -> None:
+    """Recovery finishing a half-written multi-file call may itself be killed: the next open
+    finishes the job."""
+    root = workspace_dir
+    sc = SCENARIOS[scenario](root)
+    ws = open_ws(root)
+    head0, _ = ws.ledger.head()
+    ws.files.fault = Fault("file_renamed", 1, SimulatedCrash("after the first file"))
+    try:
+        with pytest.raises(SimulatedCrash):
+            ws.call(sc.tool, sc.args)
+    finally:
+        ws.close()
+    ws = toolbelt.open_workspace(root, recover=False)
+    assert len(ws.ledger.pending()) == 2
+    ws.files.fault = Fault(recovery_step, 1, SimulatedCrash("recovery killed"))
+    try:
+        with pytest.raises(SimulatedCrash):
+            ws.recover()
+    finally:
+        ws.close()
+    with open_ws(root) as ws:
+        assert_consistent(ws)
+        assert ws.ledger.drift_items() == []
+        for path, (_old, new) in sc.expect.items():
+            assert disk_bytes(root, path) == new
+            assert len(committed_since(ws, head0, path)) == 1
+        env = ws.call(sc.tool, sc.args)
+        assert env["ok"] and env["result"]["replayed"] is True, env
+        assert_consistent(ws)
+
+
 # -- ordinary exceptions ----------------------------------------------------------------------
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-@pytest.mark.parametrize("step", FILE_STEPS)
+def _os_error_cases() -> list[Any]:
+    return [
+        pytest.param(scenario, step, nth, id=f"{scenario}-{step}-{nth}")
+        for scenario in SCENARIOS
+        for step in FILE_STEPS
+        for nth in range(1, (1 if scenario in SINGLE else 2) + 1)
+    ]
+
+
+@pytest.mark.parametrize(("scenario", "step", "nth"), _os_error_cases())
 def test_os_error_in_atomic_write_is_a_structured_failure(
-    workspace_dir: Path, scenario: str, step: str
+    workspace_dir: Path, scenario: str, step: str, nth: int
 ) -> None:
     root = workspace_dir
     sc = SCENARIOS[scenario](root)
@@ -325,13 +383,16 @@ def test_os_error_in_atomic_write_is_a_structured_failure(
         before = {p: disk_bytes(root, p) for p in sc.expect}
         state0 = ws.ledger.state_at(None)
         nfiles = len(sc.expect)
-        # Fail the last file's write: for several files, the earlier ones were already renamed.
-        fault = Fault(step, nfiles, OSError(28, "No space left on device"))
+        # With several files, failing the nth write means the earlier ones were already renamed.
+        fault = Fault(step, nth, OSError(28, "No space left on device"))
         ws.files.fault = fault
         env = ws.call(sc.tool, sc.args)
         ws.files.fault = None
         assert fault.fired
-        if step == "file_synced":
+        assert not [p for p in (root / "users/u1/notes").iterdir() if ".tb-tmp-" in p.name]
+        # Only the directory fsync of the last file failed: every file was renamed into place.
+        took_effect = step == "file_renamed" and nth == nfiles
+        if not took_effect:
             assert env["ok"] is False, env
             err = env["error"]
             assert set(err) == {"code", "message", "hint", "retryable", "details"}
@@ -347,7 +408,7 @@ def test_os_error_in_atomic_write_is_a_structured_failure(
                 assert r["status_detail"] and "write_error" in r["status_detail"]
             assert ws.ledger.state_at(None) == state0
         else:
-            # The rename happened (only the directory fsync is left): the write took effect.
+            assert env["ok"] is False and env["error"]["code"] == "internal", env
             for p, (_old, new) in sc.expect.items():
                 assert disk_bytes(root, p) == new, p
             for p in sc.expect:

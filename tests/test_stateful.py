@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -108,6 +109,13 @@ class ToolbeltMachine(RuleBasedStateMachine):
         self.counter += 1
         return {"idempotency_key": f"key-{self.counter}"}
 
+    def some_path(self) -> st.SearchStrategy[str]:
+        """Mostly a file that exists, sometimes any name (which may not exist yet)."""
+        anyname = st.sampled_from(NAMES).map(note)
+        if not self.model:
+            return anyname
+        return st.sampled_from(sorted(self.model)) | st.sampled_from(sorted(self.model)) | anyname
+
     def head(self) -> int:
         return self.ws.ledger.head()[0]
 
@@ -161,6 +169,12 @@ class ToolbeltMachine(RuleBasedStateMachine):
         return env
 
     # -- rules: fs_write ---------------------------------------------------------------------
+    @initialize(names=st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
+                contents=st.lists(BODY, min_size=3, max_size=3))
+    def seed_files(self, names: list[str], contents: list[str]) -> None:
+        for name, content in zip(names, contents, strict=False):
+            self.write_new(name, content, keyed=True)
+
     @rule(name=st.sampled_from(NAMES), content=BODY, keyed=st.booleans())
     def write_new(self, name: str, content: str, keyed: bool) -> None:
         path = note(name)
@@ -175,7 +189,7 @@ class ToolbeltMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), content=BODY, stale=st.booleans(), keyed=st.booleans())
     def replace(self, data: st.DataObject, content: str, stale: bool, keyed: bool) -> None:
-        path = note(data.draw(st.sampled_from(NAMES)))
+        path = data.draw(self.some_path(), label="path")
         current = self.model.get(path)
         if stale or current is None:
             olds = sorted({content_hash(h[path]) for h in self.history if path in h}
@@ -195,9 +209,9 @@ class ToolbeltMachine(RuleBasedStateMachine):
             self.expect_written("fs_write", args, [(path, text)])
 
     # -- rules: fs_append --------------------------------------------------------------------
-    @rule(name=st.sampled_from(NAMES), content=BODY | st.just(""), keyed=st.booleans())
-    def append(self, name: str, content: str, keyed: bool) -> None:
-        path = note(name)
+    @rule(data=st.data(), content=st.one_of(BODY, BODY, BODY, st.just("")), keyed=st.booleans())
+    def append(self, data: st.DataObject, content: str, keyed: bool) -> None:
+        path = data.draw(self.some_path(), label="path")
         args = {"path": path, "content": content, **self.key(keyed)}
         current = self.model.get(path)
         if content == "":
@@ -320,6 +334,7 @@ class ToolbeltMachine(RuleBasedStateMachine):
             self.ws.close()
         self.ws = toolbelt.open_workspace(self.root, owner=OWNER, actor="agent-stateful")
         assert self.ws.ledger.pending() == []
+        event(f"crash at {step}")
         if step in NO_EVENT:
             assert self.head() == head0
             return

@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import fcntl
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from toolbelt.paths import Scope, check_path
 from toolbelt.text import canonicalize, content_hash, decode_text
 
 MAX_DIFF_CHARS = 20_000
+#: Lines end at \n only (str.splitlines also splits at \f, U+2028...), as fs_patch counts them.
+_LINES_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 Compute = Callable[[dict[str, str | None]], dict[str, str]]
 
 
@@ -377,13 +380,11 @@ class WritePipeline:
         written = [ev for ev in events if disks[ev["seq"]] == ev["after_hash"]]
         if written and len(written) < len(events):
             for ev in written:
-                try:
+                with suppress(Exception):  # else settled by what the disk holds, below
                     if ev["before_hash"] is None:
                         self.files.remove_file(ev["path"])
                     else:
                         self.files.write_atomic(ev["path"], self.ledger.content(ev["before_hash"]))
-                except Exception:
-                    pass  # settled by what the disk holds, below
                 disks[ev["seq"]] = self._disk_hash(ev["path"])
         for ev in events:
             disk = disks[ev["seq"]]
@@ -412,19 +413,19 @@ class WritePipeline:
                 key = (ev["transaction_id"], ev["tool_call_id"], ev["idempotency_key"], ev["ts"])
                 calls.setdefault(key, []).append(ev)
             for group in calls.values():
-                if not any(disks[e["seq"]] == e["after_hash"] for e in group):
+                if not any(e["after_hash"] and disks[e["seq"]] == e["after_hash"] for e in group):
                     continue
                 for ev in group:
                     path = ev["path"]
-                    if not path or ev["after_hash"] is None or disks[ev["seq"]] != ev["before_hash"]:
+                    if not path or ev["after_hash"] is None:
+                        continue
+                    if disks[ev["seq"]] != ev["before_hash"]:
                         continue
                     latest = self.ledger.latest(path)
                     if (latest["after_hash"] if latest else None) != ev["before_hash"]:
                         continue
-                    try:
+                    with suppress(Exception):  # else settled by what the disk holds, below
                         self.files.write_atomic(path, self.ledger.content(ev["after_hash"]))
-                    except Exception:
-                        pass  # settled by what the disk holds, below
                     disks[ev["seq"]] = self._disk_hash(path)
             for ev in pending:
                 path = ev["path"]
@@ -476,8 +477,8 @@ def owner_of(path: str) -> str | None:
 
 
 def unified_diff(path: str, before: str | None, after: str) -> str:
-    a = [] if before is None else before.splitlines(keepends=True)
-    b = after.splitlines(keepends=True)
+    a = [] if before is None else _LINES_RE.findall(before)
+    b = _LINES_RE.findall(after)
     fromfile = "/dev/null" if before is None else f"a/{path}"
     diff = "".join(difflib.unified_diff(a, b, fromfile, f"b/{path}", n=1))
     if len(diff) > MAX_DIFF_CHARS:

@@ -148,9 +148,9 @@ class Workspace:
     def replay(self, at: str | int | None, out: Path) -> dict[str, Any]:
         """Write every file as of a cutoff into `out` (which must be empty or new)."""
         seq = self.ledger.resolve_cutoff(at)
-        if out.exists() and any(out.iterdir()):
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise InvalidArgument(
-                f"{out} is not empty.", hint="Replay into a new or empty directory."
+                f"{out} is not an empty directory.", hint="Replay into a new or empty directory."
             )
         state = self.ledger.state_at(seq)
         target = SafeRoot(_mkdir(out))

@@ -31,6 +31,9 @@ class WriteArgs(Args):
 def not_found_file(session: Session, path: str) -> NotFound:
     """`not_found` for a missing file, listing what exists next to it."""
     parent = path.rsplit("/", 1)[0] if "/" in path else "."
+    # The nearest existing directory on the way down to the missing file.
+    while parent != "." and session.files.kind(parent) != "dir":
+        parent = parent.rsplit("/", 1)[0] if "/" in parent else "."
     nearby: list[str] = []
     try:
         for entry in session.files.walk(parent):
