@@ -418,6 +418,7 @@ def test_os_error_in_atomic_write_is_a_structured_failure(
         # The key was released by the failure (or kept by the success): the retry writes once.
         retry = ws.call(sc.tool, sc.args)
         assert retry["ok"], retry
+        assert retry["result"]["replayed"] is took_effect
         for p, (_old, new) in sc.expect.items():
             assert disk_bytes(root, p) == new
             assert len(committed_since(ws, head0, p)) == 1
