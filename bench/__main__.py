@@ -1,7 +1,8 @@
 """Durable write latency beside its floor, interleaved so machine drift hits all alike.
 
 Cases (SQLite ledger, 10 KB markdown file):
-- raw floor: atomic file write (temp, fsync, rename, dir fsync) + one SQLite commit, synchronous=FULL
+- raw floor: atomic file write (temp, fsync, rename, dir fsync) + one SQLite commit
+  (synchronous=FULL)
 - fs_write: a whole-file replace through the toolbelt (expected_hash, event, content store)
 - fs_append: an append through the toolbelt
 Prints a table and writes bench/results.json.
@@ -74,8 +75,9 @@ def toolbelt_cases(root: Path) -> dict[str, Callable[[int], None]]:
 
     def fs_write(i: int) -> None:
         text = base.replace("plans three routes", f"plans {i} routes", 1)
-        env = ws.call("fs_write", {"path": write_path, "content": text,
-                                   "expected_hash": state["hash"]})
+        env = ws.call(
+            "fs_write", {"path": write_path, "content": text, "expected_hash": state["hash"]}
+        )
         assert env["ok"], env
         state["hash"] = env["result"]["after_hash"]
 
@@ -105,12 +107,19 @@ def main() -> None:
         values.sort()
         med = statistics.median(values)
         p95 = values[int(len(values) * 0.95) - 1]
-        results[name] = {"median_ms": round(med, 3), "p95_ms": round(p95, 3),
-                         "ratio_to_floor": round(med / floor, 2), "n": len(values)}
+        results[name] = {
+            "median_ms": round(med, 3),
+            "p95_ms": round(p95, 3),
+            "ratio_to_floor": round(med / floor, 2),
+            "n": len(values),
+        }
         print(f"{name:<12} {med:>10.3f} {p95:>8.3f} {med / floor:>8.2f}")
     out = Path(__file__).parent / "results.json"
-    out.write_text(json.dumps({"machine": platform.platform(), "rounds": ROUNDS,
-                               "results": results}, indent=2) + "\n", encoding="utf-8")
+    out.write_text(
+        json.dumps({"machine": platform.platform(), "rounds": ROUNDS, "results": results}, indent=2)
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {out}")
 
 

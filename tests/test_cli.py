@@ -32,8 +32,14 @@ def run(
     environ.pop("TOOLBELT_WORKSPACE", None)
     environ.update(env or {})
     return subprocess.run(
-        [str(TOOLBELT), *args], cwd=cwd, env=environ, input=stdin, capture_output=True,
-        text=True, timeout=60, check=False,
+        [str(TOOLBELT), *args],
+        cwd=cwd,
+        env=environ,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -56,10 +62,12 @@ def events(root: Path) -> list[dict[str, Any]]:
     return as_json(ok(run("log", "--json", "--limit", "1000", "--workspace", str(root))))
 
 
-def call(root: Path, tool: str, args: dict[str, Any], *extra: str,
-         env: dict[str, str] | None = None) -> dict[str, Any]:
-    proc = run("call", tool, json.dumps(args), "--owner", "u1", "--workspace", str(root), *extra,
-               env=env)
+def call(
+    root: Path, tool: str, args: dict[str, Any], *extra: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    proc = run(
+        "call", tool, json.dumps(args), "--owner", "u1", "--workspace", str(root), *extra, env=env
+    )
     envelope = as_json(proc)
     assert proc.returncode == (0 if envelope["ok"] else 1), proc
     return envelope
@@ -82,15 +90,27 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shutil.copytree(ws, initialized)
 
     # the done-when call, verbatim
-    proc = run("call", "fs_write", '{"path":"users/u1/notes/a.md","content":"hi"}',
-               "--owner", "u1", "--workspace", str(ws), env=env)
+    proc = run(
+        "call",
+        "fs_write",
+        '{"path":"users/u1/notes/a.md","content":"hi"}',
+        "--owner",
+        "u1",
+        "--workspace",
+        str(ws),
+        env=env,
+    )
     ok(proc)
     first = as_json(proc)
     assert first["ok"] is True and first["result"]["event"]["status"] == "committed"
     results = [first["result"]]
     for content in ("hi\nsecond version\n", "third\n"):
-        envelope = call(ws, "fs_write", {"path": NOTE, "content": content,
-                                         "expected_hash": results[-1]["after_hash"]}, env=env)
+        envelope = call(
+            ws,
+            "fs_write",
+            {"path": NOTE, "content": content, "expected_hash": results[-1]["after_hash"]},
+            env=env,
+        )
         assert envelope["ok"], envelope
         results.append(envelope["result"])
     return {"initialized": initialized, "written": ws, "results": results}
@@ -122,7 +142,7 @@ def test_init_imports_the_embedded_files(root: Path) -> None:
 
 
 def test_call_then_log_shows_the_committed_event(
-    written: tuple[Path, list[dict[str, Any]]]
+    written: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     root, versions = written
     first = versions[0]
@@ -133,7 +153,11 @@ def test_call_then_log_shows_the_committed_event(
     assert ev["seq"] == IMPORTED + 1
     assert ev["event_id"] == first["event"]["event_id"]
     assert (ev["type"], ev["op"], ev["path"], ev["status"]) == (
-        "file_write", "write", NOTE, "committed")
+        "file_write",
+        "write",
+        NOTE,
+        "committed",
+    )
     assert (ev["actor_type"], ev["owner"]) == ("agent", "u1")
     assert ev["before_hash"] is None
     assert ev["after_hash"] == first["after_hash"]
@@ -195,14 +219,36 @@ def test_replay_writes_the_workspace_as_it_was(
     embedded = {p.relative_to(EMBEDDED).as_posix(): p.read_bytes() for p in EMBEDDED.rglob("*.md")}
     for result, text in zip(versions, texts, strict=False):
         out = tmp_path / f"replay-{result['event']['seq']}"
-        ok(run("replay", "--at", str(result["event"]["seq"]), "--out", str(out),
-               "--workspace", str(root)))
-        files = {p.relative_to(out).as_posix(): p.read_bytes()
-                 for p in out.rglob("*") if p.is_file()}
+        ok(
+            run(
+                "replay",
+                "--at",
+                str(result["event"]["seq"]),
+                "--out",
+                str(out),
+                "--workspace",
+                str(root),
+            )
+        )
+        files = {
+            p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+        }
         assert files == {**embedded, NOTE: text}
     out = tmp_path / "replay-before"
-    summary = as_json(ok(run("replay", "--at", str(IMPORTED), "--out", str(out), "--json",
-                             "--workspace", str(root))))
+    summary = as_json(
+        ok(
+            run(
+                "replay",
+                "--at",
+                str(IMPORTED),
+                "--out",
+                str(out),
+                "--json",
+                "--workspace",
+                str(root),
+            )
+        )
+    )
     assert summary["cutoff_seq"] == IMPORTED
     assert not (out / NOTE).exists()
     # a non-empty target is refused
@@ -260,23 +306,33 @@ def test_checkpoint_catches_a_cut_tail(
 
     proc = run("verify", "--checkpoint", str(cp_file), "--workspace", str(root))
     assert proc.returncode == 1
-    report = as_json(run("verify", "--checkpoint", str(cp_file), "--json",
-                         "--workspace", str(root)))
+    report = as_json(
+        run("verify", "--checkpoint", str(cp_file), "--json", "--workspace", str(root))
+    )
     assert report["ok"] is False
     assert "truncated" in {p["kind"] for p in report["problems"]}
     assert report["first_bad_seq"] == IMPORTED + 3
 
 
 def test_checkpoint_inside_the_workspace_warns(root: Path) -> None:
-    cp = as_json(ok(proc := run("checkpoint", "--out", str(root / "cp.json"), "--json",
-                                "--workspace", str(root))))
+    cp = as_json(
+        ok(
+            proc := run(
+                "checkpoint", "--out", str(root / "cp.json"), "--json", "--workspace", str(root)
+            )
+        )
+    )
     assert cp["seq"] == IMPORTED
     assert "warning" in proc.stderr
 
 
 def test_verify_with_an_unreadable_checkpoint_is_a_usage_error(root: Path, tmp_path: Path) -> None:
-    assert run("verify", "--checkpoint", str(tmp_path / "nope.json"),
-               "--workspace", str(root)).returncode == 2
+    assert (
+        run(
+            "verify", "--checkpoint", str(tmp_path / "nope.json"), "--workspace", str(root)
+        ).returncode
+        == 2
+    )
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
     assert run("verify", "--checkpoint", str(bad), "--workspace", str(root)).returncode == 2
@@ -305,20 +361,34 @@ def test_workspace_resolution(two_workspaces: tuple[Path, Path], tmp_path: Path)
     env = {"TOOLBELT_WORKSPACE": str(a)}
     a_seq, b_seq = IMPORTED + 1, IMPORTED
     cases: list[tuple[str, list[str], dict[str, Any], int]] = [
-        ("--workspace after the subcommand", ["verify", "--json", "--workspace", str(a)],
-         {"cwd": b}, a_seq),
-        ("--workspace before the subcommand", ["--workspace", str(a), "verify", "--json"],
-         {"cwd": b}, a_seq),
+        (
+            "--workspace after the subcommand",
+            ["verify", "--json", "--workspace", str(a)],
+            {"cwd": b},
+            a_seq,
+        ),
+        (
+            "--workspace before the subcommand",
+            ["--workspace", str(a), "verify", "--json"],
+            {"cwd": b},
+            a_seq,
+        ),
         ("$TOOLBELT_WORKSPACE", ["verify", "--json"], {"cwd": elsewhere, "env": env}, a_seq),
-        ("--workspace beats $TOOLBELT_WORKSPACE", ["verify", "--json", "--workspace", str(b)],
-         {"cwd": elsewhere, "env": env}, b_seq),
+        (
+            "--workspace beats $TOOLBELT_WORKSPACE",
+            ["verify", "--json", "--workspace", str(b)],
+            {"cwd": elsewhere, "env": env},
+            b_seq,
+        ),
         ("$TOOLBELT_WORKSPACE beats the cwd", ["verify", "--json"], {"cwd": b, "env": env}, a_seq),
         ("cwd holding toolbelt.toml", ["verify", "--json"], {"cwd": a}, a_seq),
         ("else ./workspace", ["verify", "--json"], {"cwd": tmp_path}, b_seq),
     ]
-    procs = run_many(*((argv, kw) for _name, argv, kw, _seq in cases),
-                     (["show", NOTE], {"cwd": a}),
-                     (["verify"], {"cwd": elsewhere}))
+    procs = run_many(
+        *((argv, kw) for _name, argv, kw, _seq in cases),
+        (["show", NOTE], {"cwd": a}),
+        (["verify"], {"cwd": elsewhere}),
+    )
     for (name, _argv, _kw, seq), proc in zip(cases, procs, strict=False):
         assert head_seq(proc) == seq, name
     assert ok(procs[-2]).stdout == "only in a\n"
@@ -340,7 +410,7 @@ def test_init_without_dir_uses_the_resolved_workspace(tmp_path: Path) -> None:
 
 # -- --json, call and usage errors ---------------------------------------------------------------
 def test_json_is_accepted_before_and_after_the_subcommand(
-    written: tuple[Path, list[dict[str, Any]]]
+    written: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     root, _versions = written
     after = as_json(ok(run("log", "--json", "--limit", "3", "--workspace", str(root))))
@@ -351,19 +421,44 @@ def test_json_is_accepted_before_and_after_the_subcommand(
 
 
 def test_call_reads_arguments_from_stdin_and_sets_ids(root: Path) -> None:
-    proc = ok(run("call", "fs_write", "-", "--owner", "u1", "--tool-call-id", "call_9",
-                  "--actor", "agent-cli", "--workspace", str(root),
-                  stdin='{"path": "users/u1/notes/a.md", "content": "from stdin"}'))
+    proc = ok(
+        run(
+            "call",
+            "fs_write",
+            "-",
+            "--owner",
+            "u1",
+            "--tool-call-id",
+            "call_9",
+            "--actor",
+            "agent-cli",
+            "--workspace",
+            str(root),
+            stdin='{"path": "users/u1/notes/a.md", "content": "from stdin"}',
+        )
+    )
     env = as_json(proc)
     assert env["ok"] is True
     assert (root / NOTE).read_bytes() == b"from stdin\n"
-    ev = as_json(ok(run("log", "--json", "--correlation-id", "call_9",
-                        "--workspace", str(root))))
+    ev = as_json(ok(run("log", "--json", "--correlation-id", "call_9", "--workspace", str(root))))
     assert [(e["tool_call_id"], e["actor_id"]) for e in ev] == [("call_9", "agent-cli")]
     # the same --tool-call-id again replays instead of writing twice
-    again = as_json(ok(run("call", "fs_write", "-", "--owner", "u1", "--tool-call-id", "call_9",
-                           "--workspace", str(root),
-                           stdin='{"path": "users/u1/notes/a.md", "content": "from stdin"}')))
+    again = as_json(
+        ok(
+            run(
+                "call",
+                "fs_write",
+                "-",
+                "--owner",
+                "u1",
+                "--tool-call-id",
+                "call_9",
+                "--workspace",
+                str(root),
+                stdin='{"path": "users/u1/notes/a.md", "content": "from stdin"}',
+            )
+        )
+    )
     assert again["result"]["replayed"] is True
     assert again["result"]["event"]["seq"] == env["result"]["event"]["seq"]
     # a read tool
@@ -373,8 +468,15 @@ def test_call_reads_arguments_from_stdin_and_sets_ids(root: Path) -> None:
 
 def test_call_of_a_failing_tool_exits_1_with_the_envelope(root: Path) -> None:
     before = (root / "users/u1/overview.md").read_bytes()
-    proc = run("call", "fs_write", '{"path":"users/u1/overview.md","content":"x"}',
-               "--owner", "u1", "--workspace", str(root))
+    proc = run(
+        "call",
+        "fs_write",
+        '{"path":"users/u1/overview.md","content":"x"}',
+        "--owner",
+        "u1",
+        "--workspace",
+        str(root),
+    )
     assert proc.returncode == 1
     env = as_json(proc)
     assert env["ok"] is False
@@ -385,8 +487,15 @@ def test_call_of_a_failing_tool_exits_1_with_the_envelope(root: Path) -> None:
     proc = run("call", "fs_reed", "{}", "--owner", "u1", "--workspace", str(root))
     assert proc.returncode == 1
     assert as_json(proc)["error"]["details"]["closest"][0] == "fs_read"
-    proc = run("call", "fs_read", '{"path":"users/u2/overview.md"}', "--owner", "u1",
-               "--workspace", str(root))
+    proc = run(
+        "call",
+        "fs_read",
+        '{"path":"users/u2/overview.md"}',
+        "--owner",
+        "u1",
+        "--workspace",
+        str(root),
+    )
     assert proc.returncode == 1
     assert as_json(proc)["error"]["code"] == "out_of_scope"
     assert len(events(root)) == IMPORTED
@@ -407,14 +516,16 @@ def test_usage_errors_exit_2(root: Path) -> None:
     ]
     bad_json = ["{bad", '{"path": ', "[1, 2"]
     where = ["--workspace", str(root)]
-    procs = run_many(*(([*argv, *where], {}) for argv in usage),
-                     *((["call", "fs_read", bad, "--owner", "u1", *where], {}) for bad in bad_json))
+    procs = run_many(
+        *(([*argv, *where], {}) for argv in usage),
+        *((["call", "fs_read", bad, "--owner", "u1", *where], {}) for bad in bad_json),
+    )
     for argv, proc in zip(usage, procs, strict=False):
         assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
         assert "usage:" in proc.stderr, argv
         assert "Traceback" not in proc.stderr, argv
     # `call` with arguments that are not JSON: exit 2, nothing on stdout
-    for bad, proc in zip(bad_json, procs[len(usage):], strict=True):
+    for bad, proc in zip(bad_json, procs[len(usage) :], strict=True):
         assert proc.returncode == 2, (bad, proc.stderr)
         assert proc.stdout == ""
         assert "JSON" in proc.stderr and "Traceback" not in proc.stderr
@@ -432,7 +543,8 @@ def _subcommands() -> list[str]:
 def test_every_subcommand_has_help(tmp_path: Path) -> None:
     commands = _subcommands()
     assert {"init", "import", "call", "log", "show", "replay", "verify", "checkpoint"} <= set(
-        commands)
+        commands
+    )
     argvs = [["--help"], *([c, "--help"] for c in commands)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         procs = list(pool.map(lambda argv: run(*argv, cwd=tmp_path), argvs))

@@ -27,8 +27,15 @@ OTHER = "users/u1/notes/b.md"
 
 #: The codes an fs_* tool or events_query can answer with.
 FS_CODES = (
-    "invalid_argument", "not_found", "out_of_scope", "forbidden", "conflict", "patch_rejected",
-    "idempotency_conflict", "drift_frozen", "busy",
+    "invalid_argument",
+    "not_found",
+    "out_of_scope",
+    "forbidden",
+    "conflict",
+    "patch_rejected",
+    "idempotency_conflict",
+    "drift_frozen",
+    "busy",
 )
 
 
@@ -91,113 +98,323 @@ def _c(tool: str, args: Any, **ids: str) -> Call:
 
 CASES: list[tuple[str, str, Setup, Call, dict[str, Any]]] = [
     # invalid_argument
-    ("invalid_argument", "unknown field", None,
-     _c("fs_write", {"path": NOTE, "content": "x", "colour": "red"}), {"field": "colour"}),
-    ("invalid_argument", "wrong type", None, _c("fs_write", {"path": NOTE, "content": 7}),
-     {"field": "content"}),
-    ("invalid_argument", "missing field", None, _c("fs_write", {"path": NOTE}),
-     {"field": "content"}),
+    (
+        "invalid_argument",
+        "unknown field",
+        None,
+        _c("fs_write", {"path": NOTE, "content": "x", "colour": "red"}),
+        {"field": "colour"},
+    ),
+    (
+        "invalid_argument",
+        "wrong type",
+        None,
+        _c("fs_write", {"path": NOTE, "content": 7}),
+        {"field": "content"},
+    ),
+    (
+        "invalid_argument",
+        "missing field",
+        None,
+        _c("fs_write", {"path": NOTE}),
+        {"field": "content"},
+    ),
     ("invalid_argument", "not an object", None, _c("fs_write", "users/u1/notes/a.md"), {}),
-    ("invalid_argument", "non-markdown path", None,
-     _c("fs_write", {"path": "users/u1/notes/a.txt", "content": "x"}),
-     {"path": "users/u1/notes/a.txt"}),
-    ("invalid_argument", "backslash path", None,
-     _c("fs_write", {"path": "users\\u1\\notes\\a.md", "content": "x"}), {}),
-    ("invalid_argument", "control character in path", None,
-     _c("fs_write", {"path": "users/u1/notes/a\x00.md", "content": "x"}), {}),
-    ("invalid_argument", "garbage patch", None, _c("fs_patch", {"patch": "garbage"}),
-     {"field": "patch"}),
-    ("invalid_argument", "hunk shorter than its header", _two_notes,
-     _c("fs_patch", {"patch": _patch(NOTE, "@@ -1,3 +1,3 @@\n-a1\n+A1\n")}), {}),
-    ("invalid_argument", "invalid regex", None,
-     _c("fs_search", {"query": "[a-", "regex": True}), {"field": "query"}),
-    ("invalid_argument", "end before start", None,
-     _c("fs_read", {"path": OVERVIEW, "start_line": 4, "end_line": 3}), {}),
-    ("invalid_argument", "bad events_query order", None,
-     _c("events_query", {"order": "newest"}), {"field": "order"}),
+    (
+        "invalid_argument",
+        "non-markdown path",
+        None,
+        _c("fs_write", {"path": "users/u1/notes/a.txt", "content": "x"}),
+        {"path": "users/u1/notes/a.txt"},
+    ),
+    (
+        "invalid_argument",
+        "backslash path",
+        None,
+        _c("fs_write", {"path": "users\\u1\\notes\\a.md", "content": "x"}),
+        {},
+    ),
+    (
+        "invalid_argument",
+        "control character in path",
+        None,
+        _c("fs_write", {"path": "users/u1/notes/a\x00.md", "content": "x"}),
+        {},
+    ),
+    (
+        "invalid_argument",
+        "garbage patch",
+        None,
+        _c("fs_patch", {"patch": "garbage"}),
+        {"field": "patch"},
+    ),
+    (
+        "invalid_argument",
+        "hunk shorter than its header",
+        _two_notes,
+        _c("fs_patch", {"patch": _patch(NOTE, "@@ -1,3 +1,3 @@\n-a1\n+A1\n")}),
+        {},
+    ),
+    (
+        "invalid_argument",
+        "invalid regex",
+        None,
+        _c("fs_search", {"query": "[a-", "regex": True}),
+        {"field": "query"},
+    ),
+    (
+        "invalid_argument",
+        "end before start",
+        None,
+        _c("fs_read", {"path": OVERVIEW, "start_line": 4, "end_line": 3}),
+        {},
+    ),
+    (
+        "invalid_argument",
+        "bad events_query order",
+        None,
+        _c("events_query", {"order": "newest"}),
+        {"field": "order"},
+    ),
     # not_found
-    ("not_found", "read missing file", None, _c("fs_read", {"path": "users/u1/notes/zz.md"}),
-     {"path": "users/u1/notes/zz.md"}),
+    (
+        "not_found",
+        "read missing file",
+        None,
+        _c("fs_read", {"path": "users/u1/notes/zz.md"}),
+        {"path": "users/u1/notes/zz.md"},
+    ),
     ("not_found", "hash missing file", None, _c("fs_hash", {"path": "users/u1/zz.md"}), {}),
-    ("not_found", "append missing file", None, _c("fs_append", {"path": NOTE, "content": "x"}),
-     {"path": NOTE}),
-    ("not_found", "patch missing file", None,
-     _c("fs_patch", {"patch": _patch(NOTE, "@@ -1 +1 @@\n-x\n+y\n")}), {"path": NOTE}),
-    ("not_found", "expected_hash for missing file", None,
-     _c("fs_write", {"path": NOTE, "content": "x", "expected_hash": "blake3:" + "0" * 64}), {}),
-    ("not_found", "unknown tool", None, _c("fs_reed", {"path": OVERVIEW}),
-     {"closest": ["fs_read", "fs_write", "fs_append"]}),
+    (
+        "not_found",
+        "append missing file",
+        None,
+        _c("fs_append", {"path": NOTE, "content": "x"}),
+        {"path": NOTE},
+    ),
+    (
+        "not_found",
+        "patch missing file",
+        None,
+        _c("fs_patch", {"patch": _patch(NOTE, "@@ -1 +1 @@\n-x\n+y\n")}),
+        {"path": NOTE},
+    ),
+    (
+        "not_found",
+        "expected_hash for missing file",
+        None,
+        _c("fs_write", {"path": NOTE, "content": "x", "expected_hash": "blake3:" + "0" * 64}),
+        {},
+    ),
+    (
+        "not_found",
+        "unknown tool",
+        None,
+        _c("fs_reed", {"path": OVERVIEW}),
+        {"closest": ["fs_read", "fs_write", "fs_append"]},
+    ),
     ("not_found", "dotted tool name", None, _c("fs.write", {"path": NOTE, "content": "x"}), {}),
     # out_of_scope
-    ("out_of_scope", "read another owner", None, _c("fs_read", {"path": "users/u2/overview.md"}),
-     {"path": "users/u2/overview.md"}),
-    ("out_of_scope", "write another owner", None,
-     _c("fs_write", {"path": "users/u2/notes/x.md", "content": "x"}), {}),
-    ("out_of_scope", "append another owner", None,
-     _c("fs_append", {"path": "users/u3/overview.md", "content": "x"}), {}),
-    ("out_of_scope", "patch another owner", None,
-     _c("fs_patch", {"patch": _patch("users/u2/overview.md", "@@ -1 +1 @@\n----\n+---\n")}), {}),
-    ("out_of_scope", "absolute path", None, _c("fs_write", {"path": "/tmp/x.md", "content": "x"}),
-     {}),
-    ("out_of_scope", "dot-dot path", None,
-     _c("fs_write", {"path": "users/u1/../u2/overview.md", "content": "x"}), {}),
-    ("out_of_scope", "state directory", None,
-     _c("fs_write", {"path": ".toolbelt/notes.md", "content": "x"}), {}),
-    ("out_of_scope", "top-level file", None,
-     _c("fs_write", {"path": "README.md", "content": "x"}), {}),
+    (
+        "out_of_scope",
+        "read another owner",
+        None,
+        _c("fs_read", {"path": "users/u2/overview.md"}),
+        {"path": "users/u2/overview.md"},
+    ),
+    (
+        "out_of_scope",
+        "write another owner",
+        None,
+        _c("fs_write", {"path": "users/u2/notes/x.md", "content": "x"}),
+        {},
+    ),
+    (
+        "out_of_scope",
+        "append another owner",
+        None,
+        _c("fs_append", {"path": "users/u3/overview.md", "content": "x"}),
+        {},
+    ),
+    (
+        "out_of_scope",
+        "patch another owner",
+        None,
+        _c("fs_patch", {"patch": _patch("users/u2/overview.md", "@@ -1 +1 @@\n----\n+---\n")}),
+        {},
+    ),
+    (
+        "out_of_scope",
+        "absolute path",
+        None,
+        _c("fs_write", {"path": "/tmp/x.md", "content": "x"}),
+        {},
+    ),
+    (
+        "out_of_scope",
+        "dot-dot path",
+        None,
+        _c("fs_write", {"path": "users/u1/../u2/overview.md", "content": "x"}),
+        {},
+    ),
+    (
+        "out_of_scope",
+        "state directory",
+        None,
+        _c("fs_write", {"path": ".toolbelt/notes.md", "content": "x"}),
+        {},
+    ),
+    (
+        "out_of_scope",
+        "top-level file",
+        None,
+        _c("fs_write", {"path": "README.md", "content": "x"}),
+        {},
+    ),
     ("out_of_scope", "list another owner", None, _c("fs_list", {"path": "users/u2"}), {}),
-    ("out_of_scope", "search another owner", None,
-     _c("fs_search", {"query": "a", "path": "users/u3"}), {}),
-    ("out_of_scope", "events of another owner's file", None,
-     _c("events_query", {"path": "users/u2/overview.md"}), {}),
+    (
+        "out_of_scope",
+        "search another owner",
+        None,
+        _c("fs_search", {"query": "a", "path": "users/u3"}),
+        {},
+    ),
+    (
+        "out_of_scope",
+        "events of another owner's file",
+        None,
+        _c("events_query", {"path": "users/u2/overview.md"}),
+        {},
+    ),
     # forbidden
-    ("forbidden", "truncate to empty",
-     None, lambda ws, root: ws.call("fs_write", {"path": RUNNING, "content": "\n",
-                                                 "expected_hash": _hash(root, RUNNING)}),
-     {"path": RUNNING}),
+    (
+        "forbidden",
+        "truncate to empty",
+        None,
+        lambda ws, root: ws.call(
+            "fs_write", {"path": RUNNING, "content": "\n", "expected_hash": _hash(root, RUNNING)}
+        ),
+        {"path": RUNNING},
+    ),
     ("forbidden", "create empty", None, _c("fs_write", {"path": NOTE, "content": "  \n"}), {}),
-    ("forbidden", "front matter change",
-     None, lambda ws, root: ws.call("fs_write", {
-         "path": OVERVIEW, "expected_hash": _hash(root, OVERVIEW),
-         "content": (root / OVERVIEW).read_text().replace("kind: user", "kind: part")}),
-     {"region": "front_matter"}),
-    ("forbidden", "anchor dropped",
-     None, lambda ws, root: ws.call("fs_write", {
-         "path": OVERVIEW, "expected_hash": _hash(root, OVERVIEW),
-         "content": (root / OVERVIEW).read_text().replace("<!-- anchor: history v1 -->\n", "")}),
-     {"region": "anchors"}),
-    ("forbidden", "anchor added by append", None,
-     _c("fs_append", {"path": RUNNING, "content": "<!-- anchor: more v1 -->\n## More\n"}),
-     {"region": "anchors"}),
-    ("forbidden", "delete by patch", _two_notes,
-     _c("fs_patch", {"patch": f"--- a/{NOTE}\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-a1\n-a2\n"}),
-     {"path": NOTE}),
-    ("forbidden", "rename by patch", _two_notes,
-     _c("fs_patch", {"patch": f"--- a/{NOTE}\n+++ b/{OTHER}\n@@ -1 +1 @@\n-a1\n+A1\n"}), {}),
+    (
+        "forbidden",
+        "front matter change",
+        None,
+        lambda ws, root: ws.call(
+            "fs_write",
+            {
+                "path": OVERVIEW,
+                "expected_hash": _hash(root, OVERVIEW),
+                "content": (root / OVERVIEW).read_text().replace("kind: user", "kind: part"),
+            },
+        ),
+        {"region": "front_matter"},
+    ),
+    (
+        "forbidden",
+        "anchor dropped",
+        None,
+        lambda ws, root: ws.call(
+            "fs_write",
+            {
+                "path": OVERVIEW,
+                "expected_hash": _hash(root, OVERVIEW),
+                "content": (root / OVERVIEW)
+                .read_text()
+                .replace("<!-- anchor: history v1 -->\n", ""),
+            },
+        ),
+        {"region": "anchors"},
+    ),
+    (
+        "forbidden",
+        "anchor added by append",
+        None,
+        _c("fs_append", {"path": RUNNING, "content": "<!-- anchor: more v1 -->\n## More\n"}),
+        {"region": "anchors"},
+    ),
+    (
+        "forbidden",
+        "delete by patch",
+        _two_notes,
+        _c("fs_patch", {"patch": f"--- a/{NOTE}\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-a1\n-a2\n"}),
+        {"path": NOTE},
+    ),
+    (
+        "forbidden",
+        "rename by patch",
+        _two_notes,
+        _c("fs_patch", {"patch": f"--- a/{NOTE}\n+++ b/{OTHER}\n@@ -1 +1 @@\n-a1\n+A1\n"}),
+        {},
+    ),
     # conflict
-    ("conflict", "replace without expected_hash", None,
-     _c("fs_write", {"path": RUNNING, "content": "new\n"}), {}),
-    ("conflict", "stale expected_hash", None,
-     _c("fs_write", {"path": RUNNING, "content": "new\n", "expected_hash": content_hash(b"old")}),
-     {"expected_hash": content_hash(b"old")}),
-    ("conflict", "patch creates an existing file", _two_notes,
-     _c("fs_patch", {"patch": _patch(NOTE, "@@ -0,0 +1 @@\n+x\n", source="/dev/null")}), {}),
+    (
+        "conflict",
+        "replace without expected_hash",
+        None,
+        _c("fs_write", {"path": RUNNING, "content": "new\n"}),
+        {},
+    ),
+    (
+        "conflict",
+        "stale expected_hash",
+        None,
+        _c(
+            "fs_write", {"path": RUNNING, "content": "new\n", "expected_hash": content_hash(b"old")}
+        ),
+        {"expected_hash": content_hash(b"old")},
+    ),
+    (
+        "conflict",
+        "patch creates an existing file",
+        _two_notes,
+        _c("fs_patch", {"patch": _patch(NOTE, "@@ -0,0 +1 @@\n+x\n", source="/dev/null")}),
+        {},
+    ),
     # patch_rejected
-    ("patch_rejected", "wrong context", _two_notes,
-     _c("fs_patch", {"patch": _patch(NOTE, "@@ -1,2 +1,2 @@\n-a1\n+A1\n a3\n")}),
-     {"file": NOTE, "hunk": 1, "expected": ["a1", "a3"], "found": ["a1", "a2"]}),
-    ("patch_rejected", "second file fails", _two_notes,
-     _c("fs_patch", {"patch": _patch(NOTE, "@@ -1 +1 @@\n-a1\n+A1\n")
-                     + _patch(OTHER, "@@ -2 +2 @@\n-b9\n+B9\n")}),
-     {"file": OTHER, "hunk": 1, "expected": ["b9"], "found": ["b2"]}),
+    (
+        "patch_rejected",
+        "wrong context",
+        _two_notes,
+        _c("fs_patch", {"patch": _patch(NOTE, "@@ -1,2 +1,2 @@\n-a1\n+A1\n a3\n")}),
+        {"file": NOTE, "hunk": 1, "expected": ["a1", "a3"], "found": ["a1", "a2"]},
+    ),
+    (
+        "patch_rejected",
+        "second file fails",
+        _two_notes,
+        _c(
+            "fs_patch",
+            {
+                "patch": _patch(NOTE, "@@ -1 +1 @@\n-a1\n+A1\n")
+                + _patch(OTHER, "@@ -2 +2 @@\n-b9\n+B9\n")
+            },
+        ),
+        {"file": OTHER, "hunk": 1, "expected": ["b9"], "found": ["b2"]},
+    ),
     # idempotency_conflict
-    ("idempotency_conflict", "same key, other content", _keyed_write,
-     _c("fs_write", {"path": NOTE, "content": "second\n", "idempotency_key": "key-1"}),
-     {"idempotency_key": "key-1"}),
-    ("idempotency_conflict", "same key, other tool", _keyed_write,
-     _c("fs_append", {"path": NOTE, "content": "x", "idempotency_key": "key-1"}), {}),
-    ("idempotency_conflict", "same tool_call_id, other arguments", _tool_call,
-     _c("fs_append", {"path": RUNNING, "content": "- y"}, tool_call_id="tc-1"), {}),
+    (
+        "idempotency_conflict",
+        "same key, other content",
+        _keyed_write,
+        _c("fs_write", {"path": NOTE, "content": "second\n", "idempotency_key": "key-1"}),
+        {"idempotency_key": "key-1"},
+    ),
+    (
+        "idempotency_conflict",
+        "same key, other tool",
+        _keyed_write,
+        _c("fs_append", {"path": NOTE, "content": "x", "idempotency_key": "key-1"}),
+        {},
+    ),
+    (
+        "idempotency_conflict",
+        "same tool_call_id, other arguments",
+        _tool_call,
+        _c("fs_append", {"path": RUNNING, "content": "- y"}, tool_call_id="tc-1"),
+        {},
+    ),
 ]
 
 
@@ -206,7 +423,11 @@ CASES: list[tuple[str, str, Setup, Call, dict[str, Any]]] = [
     [pytest.param(c, s, f, d, id=f"{c}: {name}") for c, name, s, f, d in CASES],
 )
 def test_refusal_changes_nothing(
-    ws: Workspace, workspace_dir: Path, code: str, setup: Setup, call: Call,
+    ws: Workspace,
+    workspace_dir: Path,
+    code: str,
+    setup: Setup,
+    call: Call,
     details: dict[str, Any],
 ) -> None:
     if setup is not None:
@@ -285,8 +506,9 @@ def test_drift_frozen_after_an_edit_on_disk(ws: Workspace, workspace_dir: Path) 
     assert state_snapshot(workspace_dir) == after
     # a second workspace (another process) sees the same freeze
     with toolbelt.open_workspace(workspace_dir, owner="u1") as w2:
-        error = assert_error(w2.call("fs_append", {"path": RUNNING, "content": "- x"}),
-                             "drift_frozen")
+        error = assert_error(
+            w2.call("fs_append", {"path": RUNNING, "content": "- x"}), "drift_frozen"
+        )
         assert error["details"]["drift_id"] == drift_id
     assert state_snapshot(workspace_dir) == after
 
@@ -312,8 +534,9 @@ def test_drift_frozen_for_an_untracked_file(ws: Workspace, workspace_dir: Path) 
 def test_drift_frozen_for_a_file_deleted_on_disk(ws: Workspace, workspace_dir: Path) -> None:
     (workspace_dir / RUNNING).unlink()
     before = state_snapshot(workspace_dir)
-    error = assert_error(ws.call("fs_write", {"path": RUNNING, "content": "recreated"}),
-                         "drift_frozen")
+    error = assert_error(
+        ws.call("fs_write", {"path": RUNNING, "content": "recreated"}), "drift_frozen"
+    )
     assert error["details"]["disk_hash"] is None
     assert _without_drift(state_snapshot(workspace_dir)) == _without_drift(before)
     assert not (workspace_dir / RUNNING).exists()
@@ -398,12 +621,10 @@ def test_busy_when_another_thread_of_the_same_workspace_holds_the_lock(
 
 def test_busy_when_the_sqlite_ledger_is_locked(workspace_dir: Path) -> None:
     config = workspace_dir / "toolbelt.toml"
-    config.write_text(config.read_text().replace("busy_timeout_ms = 5000",
-                                                 "busy_timeout_ms = 100"))
+    config.write_text(config.read_text().replace("busy_timeout_ms = 5000", "busy_timeout_ms = 100"))
     with toolbelt.open_workspace(workspace_dir, owner="u1") as w:
         assert w.config.busy_timeout_ms == 100
-        con = sqlite3.connect(workspace_dir / ".toolbelt" / "ledger.sqlite3",
-                              isolation_level=None)
+        con = sqlite3.connect(workspace_dir / ".toolbelt" / "ledger.sqlite3", isolation_level=None)
         try:
             con.execute("BEGIN IMMEDIATE")
             before = state_snapshot(workspace_dir)

@@ -87,7 +87,8 @@ def assert_consistent(ws: Workspace) -> None:
 
 def committed_since(ws: Workspace, head0: int, path: str) -> list[dict[str, Any]]:
     return [
-        r for r in all_events(ws)
+        r
+        for r in all_events(ws)
         if int(r["seq"]) > head0 and r["path"] == path and r["status"] == "committed"
     ]
 
@@ -101,9 +102,11 @@ def patch_for(root: Path, changes: dict[str, str | None]) -> tuple[str, dict[str
         old_bytes = disk_bytes(root, path)
         old = [] if old_bytes is None else old_bytes.decode().splitlines(keepends=True)
         fromfile = "/dev/null" if old_bytes is None else f"a/{path}"
-        parts.append("".join(difflib.unified_diff(
-            old, new.splitlines(keepends=True), fromfile, f"b/{path}", n=1
-        )))
+        parts.append(
+            "".join(
+                difflib.unified_diff(old, new.splitlines(keepends=True), fromfile, f"b/{path}", n=1)
+            )
+        )
         new_texts[path] = canonicalize(new).encode()
     return "".join(parts), new_texts
 
@@ -130,8 +133,7 @@ def _write_replace(root: Path) -> Scenario:
     new = old.decode() + "\n- 2026-11-23: easy 5 km, written by fs_write\n"
     return Scenario(
         "fs_write",
-        {"path": LOG, "content": new, "expected_hash": content_hash(old),
-         "idempotency_key": "k-r"},
+        {"path": LOG, "content": new, "expected_hash": content_hash(old), "idempotency_key": "k-r"},
         {LOG: (old, canonicalize(new).encode())},
     )
 
@@ -152,41 +154,60 @@ def _patch_one(root: Path) -> Scenario:
     assert old is not None
     new = old.decode().replace("felt stiff but fine", "felt stiff, then fine")
     patch, texts = patch_for(root, {LOG: new})
-    return Scenario("fs_patch", {"patch": patch, "idempotency_key": "k-p1"},
-                    {LOG: (old, texts[LOG])})
+    return Scenario(
+        "fs_patch", {"patch": patch, "idempotency_key": "k-p1"}, {LOG: (old, texts[LOG])}
+    )
 
 
 def _patch_two(root: Path) -> Scenario:
     old_log, old_career = disk_bytes(root, LOG), disk_bytes(root, CAREER)
     assert old_log is not None and old_career is not None
-    patch, texts = patch_for(root, {
-        LOG: old_log.decode().replace("personal best", "personal best (PB)"),
-        CAREER: old_career.decode() + "- Decided to book the coffee chat\n",
-    })
-    return Scenario("fs_patch", {"patch": patch, "idempotency_key": "k-p2"},
-                    {LOG: (old_log, texts[LOG]), CAREER: (old_career, texts[CAREER])})
+    patch, texts = patch_for(
+        root,
+        {
+            LOG: old_log.decode().replace("personal best", "personal best (PB)"),
+            CAREER: old_career.decode() + "- Decided to book the coffee chat\n",
+        },
+    )
+    return Scenario(
+        "fs_patch",
+        {"patch": patch, "idempotency_key": "k-p2"},
+        {LOG: (old_log, texts[LOG]), CAREER: (old_career, texts[CAREER])},
+    )
 
 
 def _patch_edit_and_create(root: Path) -> Scenario:
     old_log = disk_bytes(root, LOG)
     assert old_log is not None
-    patch, texts = patch_for(root, {
-        LOG: old_log.decode().replace("knee niggle", "left knee niggle"),
-        NEW: "# Created by a patch\n\nBody.\n",
-    })
-    return Scenario("fs_patch", {"patch": patch, "idempotency_key": "k-p3"},
-                    {LOG: (old_log, texts[LOG]), NEW: (None, texts[NEW])})
+    patch, texts = patch_for(
+        root,
+        {
+            LOG: old_log.decode().replace("knee niggle", "left knee niggle"),
+            NEW: "# Created by a patch\n\nBody.\n",
+        },
+    )
+    return Scenario(
+        "fs_patch",
+        {"patch": patch, "idempotency_key": "k-p3"},
+        {LOG: (old_log, texts[LOG]), NEW: (None, texts[NEW])},
+    )
 
 
 def _patch_create_and_edit(root: Path) -> Scenario:
     old_career = disk_bytes(root, CAREER)
     assert old_career is not None
-    patch, texts = patch_for(root, {
-        NEW: "# Created first\n\n- then the other file is edited\n",
-        CAREER: old_career.decode().replace("Return to this", "Come back to this"),
-    })
-    return Scenario("fs_patch", {"patch": patch, "idempotency_key": "k-p4"},
-                    {NEW: (None, texts[NEW]), CAREER: (old_career, texts[CAREER])})
+    patch, texts = patch_for(
+        root,
+        {
+            NEW: "# Created first\n\n- then the other file is edited\n",
+            CAREER: old_career.decode().replace("Return to this", "Come back to this"),
+        },
+    )
+    return Scenario(
+        "fs_patch",
+        {"patch": patch, "idempotency_key": "k-p4"},
+        {NEW: (None, texts[NEW]), CAREER: (old_career, texts[CAREER])},
+    )
 
 
 SCENARIOS: dict[str, Callable[[Path], Scenario]] = {
@@ -225,8 +246,9 @@ def _crash_cases() -> list[Any]:
         for where, steps in (("pipeline", PIPELINE_STEPS), ("fsio", FILE_STEPS)):
             for step in steps:
                 for nth in range(1, (files if step in PER_FILE_STEPS else 1) + 1):
-                    cases.append(pytest.param(scenario, where, step, nth,
-                                              id=f"{scenario}-{step}-{nth}"))
+                    cases.append(
+                        pytest.param(scenario, where, step, nth, id=f"{scenario}-{step}-{nth}")
+                    )
     return cases
 
 
@@ -481,7 +503,10 @@ def _spawn(script: Path, root: Path, nfiles: int) -> subprocess.Popen[str]:
     """A child that has imported toolbelt and waits for its first key on stdin."""
     proc = subprocess.Popen(
         [sys.executable, str(script), str(root), str(nfiles)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     return proc
@@ -499,9 +524,9 @@ def _check_after_kill(ws: Workspace, checked_upto: int) -> None:
     assert [int(r["seq"]) for r in rows] == list(range(1, head + 1)), "seq has gaps"
     for r in rows[checked_upto:]:
         if r["after_hash"] is not None:
-            assert content_hash(ws.ledger.content(r["after_hash"], use_cache=False)) == r[
-                "after_hash"
-            ]
+            assert (
+                content_hash(ws.ledger.content(r["after_hash"], use_cache=False)) == r["after_hash"]
+            )
     state = ws.ledger.state_at(None)
     assert state == ws.disk_state()
     for path, digest in state.items():
@@ -516,8 +541,9 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, workspace_dir: Path
     script.write_text(CHILD, encoding="utf-8")
     with open_ws(root) as ws:
         for i in range(nfiles):
-            env = ws.call("fs_write", {"path": f"users/u1/notes/kill-{i}.md",
-                                       "content": f"# Kill log {i}\n"})
+            env = ws.call(
+                "fs_write", {"path": f"users/u1/notes/kill-{i}.md", "content": f"# Kill log {i}\n"}
+            )
             assert env["ok"], env
     seed = int(os.environ.get("TOOLBELT_CRASH_SEED") or time.time_ns())
     rng = random.Random(seed)
@@ -580,11 +606,15 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, workspace_dir: Path
         proc.communicate(timeout=30)
     # Every write that was attempted landed exactly once, acknowledged or retried.
     with open_ws(root) as ws:
-        texts = {i: (disk_bytes(root, f"users/u1/notes/kill-{i}.md") or b"").decode()
-                 for i in range(nfiles)}
+        texts = {
+            i: (disk_bytes(root, f"users/u1/notes/kill-{i}.md") or b"").decode()
+            for i in range(nfiles)
+        }
         for k in range(next_k):
             assert texts[k % nfiles].count(_line_for(k) + "\n") == 1, (seed, k)
         assert texts[next_k % nfiles].count(_line_for(next_k) + "\n") <= 1
         assert_consistent(ws)  # the full verify, every stored content rebuilt
-    print(f"sigkill: seed {seed}, {rounds} rounds, {len(acked)} acknowledged writes, "
-          f"{killed_mid_write} kills left a pending event")
+    print(
+        f"sigkill: seed {seed}, {rounds} rounds, {len(acked)} acknowledged writes, "
+        f"{killed_mid_write} kills left a pending event"
+    )

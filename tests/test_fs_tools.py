@@ -99,13 +99,18 @@ def test_fs_list_max_entries_truncates(ws: Workspace) -> None:
 
 def test_fs_list_a_file_and_a_subdirectory(ws: Workspace, workspace_dir: Path) -> None:
     res = ok(ws.call("fs_list", {"path": OVERVIEW}))
-    assert res["entries"] == [{
-        "path": OVERVIEW, "kind": "file", "size": len(disk(workspace_dir, OVERVIEW)),
-        "hash": content_hash(disk(workspace_dir, OVERVIEW)),
-    }]
+    assert res["entries"] == [
+        {
+            "path": OVERVIEW,
+            "kind": "file",
+            "size": len(disk(workspace_dir, OVERVIEW)),
+            "hash": content_hash(disk(workspace_dir, OVERVIEW)),
+        }
+    ]
     res = ok(ws.call("fs_list", {"path": "users/u1/notes"}))
     assert {e["path"] for e in res["entries"]} == {
-        "users/u1/notes/career-decision.md", RUNNING,
+        "users/u1/notes/career-decision.md",
+        RUNNING,
     }
 
 
@@ -154,8 +159,9 @@ def test_fs_read_line_ranges(ws: Workspace, workspace_dir: Path) -> None:
 
 
 def test_fs_read_end_before_start_is_invalid(ws: Workspace) -> None:
-    e = err(ws.call("fs_read", {"path": OVERVIEW, "start_line": 5, "end_line": 2}),
-            "invalid_argument")
+    e = err(
+        ws.call("fs_read", {"path": OVERVIEW, "start_line": 5, "end_line": 2}), "invalid_argument"
+    )
     assert e["details"] == {"start_line": 5, "end_line": 2}
 
 
@@ -267,10 +273,14 @@ def test_fs_search_invalid_regex(ws: Workspace) -> None:
 def test_fs_hash(ws: Workspace, workspace_dir: Path) -> None:
     data = disk(workspace_dir, OVERVIEW)
     assert ok(ws.call("fs_hash", {"path": OVERVIEW})) == {
-        "path": OVERVIEW, "hash": content_hash(data), "size": len(data),
+        "path": OVERVIEW,
+        "hash": content_hash(data),
+        "size": len(data),
     }
-    assert ok(ws.call("fs_hash", {"path": OVERVIEW}))["hash"] == ok(
-        ws.call("fs_read", {"path": OVERVIEW}))["hash"]
+    assert (
+        ok(ws.call("fs_hash", {"path": OVERVIEW}))["hash"]
+        == ok(ws.call("fs_read", {"path": OVERVIEW}))["hash"]
+    )
     err(ws.call("fs_hash", {"path": "users/u1/notes/none.md"}), "not_found")
     err(ws.call("fs_hash", {"path": "users/u3/overview.md"}), "out_of_scope")
 
@@ -316,8 +326,12 @@ def test_fs_write_stale_hash_is_conflict_naming_current(ws: Workspace, workspace
     first = write(ws, NOTE, "one\n")
     second = write(ws, NOTE, "two\n", expected_hash=first["after_hash"])
     head = event_count(ws)
-    e = err(ws.call("fs_write", {"path": NOTE, "content": "three\n",
-                                 "expected_hash": first["after_hash"]}), "conflict")
+    e = err(
+        ws.call(
+            "fs_write", {"path": NOTE, "content": "three\n", "expected_hash": first["after_hash"]}
+        ),
+        "conflict",
+    )
     assert e["details"]["current_hash"] == second["after_hash"]
     assert e["details"]["expected_hash"] == first["after_hash"]
     assert second["after_hash"] in e["hint"]
@@ -327,8 +341,10 @@ def test_fs_write_stale_hash_is_conflict_naming_current(ws: Workspace, workspace
 
 
 def test_fs_write_expected_hash_for_missing_file_is_not_found(ws: Workspace) -> None:
-    err(ws.call("fs_write", {"path": NOTE, "content": "x", "expected_hash": content_hash(b"x")}),
-        "not_found")
+    err(
+        ws.call("fs_write", {"path": NOTE, "content": "x", "expected_hash": content_hash(b"x")}),
+        "not_found",
+    )
 
 
 def test_fs_write_replace_an_imported_file_keeping_protected_regions(
@@ -378,8 +394,13 @@ def test_fs_write_empty_content_is_forbidden(
     err(ws.call("fs_write", {"path": NOTE, "content": content}), "forbidden")
     assert not (workspace_dir / NOTE).exists()
     original = disk(workspace_dir, RUNNING)
-    err(ws.call("fs_write", {"path": RUNNING, "content": content,
-                             "expected_hash": content_hash(original)}), "forbidden")
+    err(
+        ws.call(
+            "fs_write",
+            {"path": RUNNING, "content": content, "expected_hash": content_hash(original)},
+        ),
+        "forbidden",
+    )
     assert disk(workspace_dir, RUNNING) == original
 
 
@@ -400,8 +421,12 @@ def test_fs_write_other_owner_is_out_of_scope(ws: Workspace, workspace_dir: Path
 def _replace_refused(ws: Workspace, root: Path, path: str, new: str, region: str) -> None:
     original = disk(root, path)
     head = event_count(ws)
-    e = err(ws.call("fs_write", {"path": path, "content": new,
-                                 "expected_hash": content_hash(original)}), "forbidden")
+    e = err(
+        ws.call(
+            "fs_write", {"path": path, "content": new, "expected_hash": content_hash(original)}
+        ),
+        "forbidden",
+    )
     assert e["details"]["region"] == region
     assert disk(root, path) == original
     assert event_count(ws) == head
@@ -409,8 +434,9 @@ def _replace_refused(ws: Workspace, root: Path, path: str, new: str, region: str
 
 def test_fs_write_front_matter_change_is_forbidden(ws: Workspace, workspace_dir: Path) -> None:
     text = disk(workspace_dir, OVERVIEW).decode()
-    _replace_refused(ws, workspace_dir, OVERVIEW, text.replace("schema: 1", "schema: 2"),
-                     "front_matter")
+    _replace_refused(
+        ws, workspace_dir, OVERVIEW, text.replace("schema: 1", "schema: 2"), "front_matter"
+    )
     _replace_refused(ws, workspace_dir, OVERVIEW, text.replace("owner: u1\n", ""), "front_matter")
     body = text.split("---\n", 2)[2]
     _replace_refused(ws, workspace_dir, OVERVIEW, body, "front_matter")
@@ -423,27 +449,43 @@ def test_fs_write_anchor_changes_are_forbidden(ws: Workspace, workspace_dir: Pat
     end = text.index("<!-- anchor: history v1 -->")
     _replace_refused(ws, workspace_dir, OVERVIEW, text[:start] + text[end:], "anchors")
     # dropping only the anchor line
-    _replace_refused(ws, workspace_dir, OVERVIEW,
-                     text.replace("<!-- anchor: goals v1 -->\n", ""), "anchors")
+    _replace_refused(
+        ws, workspace_dir, OVERVIEW, text.replace("<!-- anchor: goals v1 -->\n", ""), "anchors"
+    )
     # altering the anchor id or version
-    _replace_refused(ws, workspace_dir, OVERVIEW,
-                     text.replace("anchor: goals v1", "anchor: aims v1"), "anchors")
-    _replace_refused(ws, workspace_dir, OVERVIEW,
-                     text.replace("anchor: goals v1", "anchor: goals v2"), "anchors")
+    _replace_refused(
+        ws, workspace_dir, OVERVIEW, text.replace("anchor: goals v1", "anchor: aims v1"), "anchors"
+    )
+    _replace_refused(
+        ws, workspace_dir, OVERVIEW, text.replace("anchor: goals v1", "anchor: goals v2"), "anchors"
+    )
     # altering the heading under an anchor
     _replace_refused(ws, workspace_dir, OVERVIEW, text.replace("## Goals", "## Aims"), "anchors")
     # adding a new anchored section to an existing file
-    _replace_refused(ws, workspace_dir, OVERVIEW,
-                     text + "\n<!-- anchor: extra v1 -->\n## Extra\n\nmore\n", "anchors")
+    _replace_refused(
+        ws,
+        workspace_dir,
+        OVERVIEW,
+        text + "\n<!-- anchor: extra v1 -->\n## Extra\n\nmore\n",
+        "anchors",
+    )
 
 
 def test_fs_write_adding_an_anchor_to_a_plain_file_is_forbidden(
     ws: Workspace, workspace_dir: Path
 ) -> None:
     first = write(ws, NOTE, "plain\n")
-    e = err(ws.call("fs_write", {"path": NOTE, "expected_hash": first["after_hash"],
-                                 "content": "plain\n\n<!-- anchor: new v1 -->\n## New\n"}),
-            "forbidden")
+    e = err(
+        ws.call(
+            "fs_write",
+            {
+                "path": NOTE,
+                "expected_hash": first["after_hash"],
+                "content": "plain\n\n<!-- anchor: new v1 -->\n## New\n",
+            },
+        ),
+        "forbidden",
+    )
     assert e["details"]["added"] == ["<!-- anchor: new v1 -->"]
     assert disk(workspace_dir, NOTE) == b"plain\n"
 
@@ -504,8 +546,10 @@ def test_fs_append_missing_file_is_not_found(ws: Workspace, workspace_dir: Path)
 
 def test_fs_append_cannot_add_an_anchor(ws: Workspace, workspace_dir: Path) -> None:
     original = disk(workspace_dir, RUNNING)
-    e = err(ws.call("fs_append", {"path": RUNNING,
-                                  "content": "<!-- anchor: extra v1 -->\n## Extra\n"}), "forbidden")
+    e = err(
+        ws.call("fs_append", {"path": RUNNING, "content": "<!-- anchor: extra v1 -->\n## Extra\n"}),
+        "forbidden",
+    )
     assert e["details"]["region"] == "anchors"
     assert disk(workspace_dir, RUNNING) == original
 
@@ -521,8 +565,11 @@ def patch_for(path: str, hunks: str, source: str | None = None) -> str:
 
 def test_fs_patch_single_file(ws: Workspace, workspace_dir: Path) -> None:
     write(ws, NOTE, "one\ntwo\nthree\nfour\nfive\n")
-    res = ok(ws.call("fs_patch", {"patch": patch_for(
-        NOTE, "@@ -2,3 +2,3 @@\n two\n-three\n+THREE\n four\n")}))
+    res = ok(
+        ws.call(
+            "fs_patch", {"patch": patch_for(NOTE, "@@ -2,3 +2,3 @@\n two\n-three\n+THREE\n four\n")}
+        )
+    )
     assert disk(workspace_dir, NOTE) == b"one\ntwo\nTHREE\nfour\nfive\n"
     assert res["path"] == NOTE
     assert res["before_hash"] == content_hash(b"one\ntwo\nthree\nfour\nfive\n")
@@ -534,8 +581,9 @@ def test_fs_patch_single_file(ws: Workspace, workspace_dir: Path) -> None:
 
 def test_fs_patch_several_hunks_and_insertion(ws: Workspace, workspace_dir: Path) -> None:
     write(ws, NOTE, "1\n2\n3\n4\n5\n6\n7\n8\n")
-    patch = patch_for(NOTE, "@@ -1,2 +1,2 @@\n-1\n+one\n 2\n@@ -3,0 +4,2 @@\n+3a\n+3b\n"
-                            "@@ -7,2 +9,1 @@\n 7\n-8\n")
+    patch = patch_for(
+        NOTE, "@@ -1,2 +1,2 @@\n-1\n+one\n 2\n@@ -3,0 +4,2 @@\n+3a\n+3b\n@@ -7,2 +9,1 @@\n 7\n-8\n"
+    )
     ok(ws.call("fs_patch", {"patch": patch}))
     assert disk(workspace_dir, NOTE) == b"one\n2\n3\n3a\n3b\n4\n5\n6\n7\n"
 
@@ -552,8 +600,9 @@ def test_fs_patch_insertion_hunk_alone(ws: Workspace, workspace_dir: Path) -> No
 
 def test_fs_patch_insertion_past_the_end_is_rejected(ws: Workspace, workspace_dir: Path) -> None:
     write(ws, NOTE, "a\nb\nc\n")
-    e = err(ws.call("fs_patch", {"patch": patch_for(NOTE, "@@ -9,0 +10 @@\n+far\n")}),
-            "patch_rejected")
+    e = err(
+        ws.call("fs_patch", {"patch": patch_for(NOTE, "@@ -9,0 +10 @@\n+far\n")}), "patch_rejected"
+    )
     assert e["details"]["file"] == NOTE and e["details"]["hunk"] == 1
     assert disk(workspace_dir, NOTE) == b"a\nb\nc\n"
 
@@ -577,8 +626,9 @@ def test_fs_patch_two_files_at_once(ws: Workspace, workspace_dir: Path) -> None:
     write(ws, NOTE, "a1\na2\n")
     write(ws, other, "b1\nb2\n")
     head = event_count(ws)
-    patch = (patch_for(NOTE, "@@ -1,2 +1,2 @@\n a1\n-a2\n+A2\n")
-             + patch_for(other, "@@ -1,2 +1,2 @@\n-b1\n+B1\n b2\n"))
+    patch = patch_for(NOTE, "@@ -1,2 +1,2 @@\n a1\n-a2\n+A2\n") + patch_for(
+        other, "@@ -1,2 +1,2 @@\n-b1\n+B1\n b2\n"
+    )
     res = ok(ws.call("fs_patch", {"patch": patch}, transaction_id="tx-two"))
     assert disk(workspace_dir, NOTE) == b"a1\nA2\n"
     assert disk(workspace_dir, other) == b"B1\nb2\n"
@@ -594,8 +644,10 @@ def test_fs_patch_two_files_at_once(ws: Workspace, workspace_dir: Path) -> None:
 def test_fs_patch_wrong_context_is_rejected(ws: Workspace, workspace_dir: Path) -> None:
     write(ws, NOTE, "one\ntwo\nthree\n")
     head = event_count(ws)
-    e = err(ws.call("fs_patch", {"patch": patch_for(
-        NOTE, "@@ -1,2 +1,2 @@\n one\n-TWO\n+2\n")}), "patch_rejected")
+    e = err(
+        ws.call("fs_patch", {"patch": patch_for(NOTE, "@@ -1,2 +1,2 @@\n one\n-TWO\n+2\n")}),
+        "patch_rejected",
+    )
     assert e["details"]["file"] == NOTE
     assert e["details"]["hunk"] == 1
     assert e["details"]["expected"] == ["one", "TWO"]
@@ -607,8 +659,10 @@ def test_fs_patch_wrong_context_is_rejected(ws: Workspace, workspace_dir: Path) 
 def test_fs_patch_no_fuzz_on_offset_context(ws: Workspace, workspace_dir: Path) -> None:
     """The right lines at the wrong line number are not applied (no offset search)."""
     write(ws, NOTE, "x\none\ntwo\n")
-    e = err(ws.call("fs_patch", {"patch": patch_for(NOTE, "@@ -1,2 +1,2 @@\n one\n-two\n+2\n")}),
-            "patch_rejected")
+    e = err(
+        ws.call("fs_patch", {"patch": patch_for(NOTE, "@@ -1,2 +1,2 @@\n one\n-two\n+2\n")}),
+        "patch_rejected",
+    )
     assert e["details"]["found"] == ["x", "one"]
     assert disk(workspace_dir, NOTE) == b"x\none\ntwo\n"
 
@@ -618,8 +672,9 @@ def test_fs_patch_second_file_failing_changes_neither(ws: Workspace, workspace_d
     write(ws, NOTE, "a1\na2\n")
     write(ws, other, "b1\nb2\n")
     head = event_count(ws)
-    patch = (patch_for(NOTE, "@@ -1,2 +1,2 @@\n a1\n-a2\n+A2\n")
-             + patch_for(other, "@@ -1,2 +1,2 @@\n-b1\n+B1\n nope\n"))
+    patch = patch_for(NOTE, "@@ -1,2 +1,2 @@\n a1\n-a2\n+A2\n") + patch_for(
+        other, "@@ -1,2 +1,2 @@\n-b1\n+B1\n nope\n"
+    )
     e = err(ws.call("fs_patch", {"patch": patch}), "patch_rejected")
     assert e["details"]["file"] == other
     assert e["details"]["hunk"] == 1
@@ -632,21 +687,34 @@ def test_fs_patch_second_file_failing_changes_neither(ws: Workspace, workspace_d
 
 def test_fs_patch_second_hunk_failing_names_it(ws: Workspace, workspace_dir: Path) -> None:
     write(ws, NOTE, "1\n2\n3\n4\n")
-    e = err(ws.call("fs_patch", {"patch": patch_for(
-        NOTE, "@@ -1 +1 @@\n-1\n+one\n@@ -4 +4 @@\n-5\n+five\n")}), "patch_rejected")
+    e = err(
+        ws.call(
+            "fs_patch",
+            {"patch": patch_for(NOTE, "@@ -1 +1 @@\n-1\n+one\n@@ -4 +4 @@\n-5\n+five\n")},
+        ),
+        "patch_rejected",
+    )
     assert (e["details"]["hunk"], e["details"]["expected"], e["details"]["found"]) == (
-        2, ["5"], ["4"])
+        2,
+        ["5"],
+        ["4"],
+    )
     assert disk(workspace_dir, NOTE) == b"1\n2\n3\n4\n"
 
 
 def test_fs_patch_creates_a_file_from_dev_null(ws: Workspace, workspace_dir: Path) -> None:
-    res = ok(ws.call("fs_patch", {"patch": patch_for(
-        NOTE, "@@ -0,0 +1,2 @@\n+first\n+second\n", source="/dev/null")}))
+    res = ok(
+        ws.call(
+            "fs_patch",
+            {"patch": patch_for(NOTE, "@@ -0,0 +1,2 @@\n+first\n+second\n", source="/dev/null")},
+        )
+    )
     assert disk(workspace_dir, NOTE) == b"first\nsecond\n"
     assert res["before_hash"] is None
     # creating over an existing file is refused
-    e = ws.call("fs_patch", {"patch": patch_for(
-        NOTE, "@@ -0,0 +1 @@\n+again\n", source="/dev/null")})
+    e = ws.call(
+        "fs_patch", {"patch": patch_for(NOTE, "@@ -0,0 +1 @@\n+again\n", source="/dev/null")}
+    )
     assert e["ok"] is False
     assert disk(workspace_dir, NOTE) == b"first\nsecond\n"
 
@@ -673,12 +741,15 @@ def test_fs_patch_rename_is_forbidden(ws: Workspace, workspace_dir: Path) -> Non
     assert not (workspace_dir / "users/u1/notes/renamed.md").exists()
 
 
-@pytest.mark.parametrize("garbage", [
+@pytest.mark.parametrize(
     "garbage",
-    "this is not\na diff at all\n",
-    f"--- a/{NOTE}\n+++ b/{NOTE}\n@@ -1,2 +1,2 @@\n x\n",  # hunk shorter than its header
-    f"--- a/{NOTE}\n+++ b/{NOTE}\n",  # no hunks
-])
+    [
+        "garbage",
+        "this is not\na diff at all\n",
+        f"--- a/{NOTE}\n+++ b/{NOTE}\n@@ -1,2 +1,2 @@\n x\n",  # hunk shorter than its header
+        f"--- a/{NOTE}\n+++ b/{NOTE}\n",  # no hunks
+    ],
+)
 def test_fs_patch_garbage_is_invalid(ws: Workspace, workspace_dir: Path, garbage: str) -> None:
     write(ws, NOTE, "x\ny\n")
     err(ws.call("fs_patch", {"patch": garbage}), "invalid_argument")
@@ -693,8 +764,9 @@ def test_fs_patch_cannot_touch_anchors(ws: Workspace, workspace_dir: Path) -> No
     original = disk(workspace_dir, RUNNING)
     lines = original.decode().splitlines()
     n = lines.index("<!-- anchor: details v1 -->") + 1
-    patch = patch_for(RUNNING, f"@@ -{n} +{n} @@\n-<!-- anchor: details v1 -->\n"
-                               "+<!-- anchor: log v1 -->\n")
+    patch = patch_for(
+        RUNNING, f"@@ -{n} +{n} @@\n-<!-- anchor: details v1 -->\n+<!-- anchor: log v1 -->\n"
+    )
     e = err(ws.call("fs_patch", {"patch": patch}), "forbidden")
     assert e["details"]["region"] == "anchors"
     assert disk(workspace_dir, RUNNING) == original
@@ -725,16 +797,18 @@ def test_idempotency_key_replays(ws: Workspace, workspace_dir: Path) -> None:
     assert len(events) == 1
 
 
-def test_idempotency_key_with_other_arguments_conflicts(
-    ws: Workspace, workspace_dir: Path
-) -> None:
+def test_idempotency_key_with_other_arguments_conflicts(ws: Workspace, workspace_dir: Path) -> None:
     ok(ws.call("fs_write", {"path": NOTE, "content": "once\n", "idempotency_key": "k-2"}))
     head = event_count(ws)
-    e = err(ws.call("fs_write", {"path": NOTE, "content": "twice\n", "idempotency_key": "k-2"}),
-            "idempotency_conflict")
+    e = err(
+        ws.call("fs_write", {"path": NOTE, "content": "twice\n", "idempotency_key": "k-2"}),
+        "idempotency_conflict",
+    )
     assert e["details"]["idempotency_key"] == "k-2"
-    e = err(ws.call("fs_append", {"path": NOTE, "content": "x", "idempotency_key": "k-2"}),
-            "idempotency_conflict")
+    e = err(
+        ws.call("fs_append", {"path": NOTE, "content": "x", "idempotency_key": "k-2"}),
+        "idempotency_conflict",
+    )
     assert disk(workspace_dir, NOTE) == b"once\n"
     assert event_count(ws) == head
 
@@ -747,8 +821,10 @@ def test_tool_call_id_derives_an_idempotency_key(ws: Workspace, workspace_dir: P
     assert again["event"]["seq"] == first["event"]["seq"]
     assert event_count(ws) == head
     assert disk(workspace_dir, RUNNING).count(b"- once\n") == 1
-    err(ws.call("fs_append", {"path": RUNNING, "content": "- other"}, tool_call_id="call_7"),
-        "idempotency_conflict")
+    err(
+        ws.call("fs_append", {"path": RUNNING, "content": "- other"}, tool_call_id="call_7"),
+        "idempotency_conflict",
+    )
     # a different tool_call_id is a new call
     third = ok(ws.call("fs_append", {"path": RUNNING, "content": "- once"}, tool_call_id="call_8"))
     assert third["replayed"] is False
@@ -760,8 +836,12 @@ def test_idempotency_keys_are_per_owner(ws: Workspace, workspace_dir: Path) -> N
 
     ok(ws.call("fs_write", {"path": NOTE, "content": "u1\n", "idempotency_key": "shared"}))
     with toolbelt.open_workspace(workspace_dir, owner="u2") as w2:
-        res = ok(w2.call("fs_write", {"path": "users/u2/notes/a.md", "content": "u2\n",
-                                      "idempotency_key": "shared"}))
+        res = ok(
+            w2.call(
+                "fs_write",
+                {"path": "users/u2/notes/a.md", "content": "u2\n", "idempotency_key": "shared"},
+            )
+        )
         assert res["replayed"] is False
     assert disk(workspace_dir, "users/u2/notes/a.md") == b"u2\n"
 
@@ -780,8 +860,13 @@ def test_replayed_patch_keeps_its_files(ws: Workspace) -> None:
 def history(ws: Workspace) -> dict[str, Any]:
     """Three writes to NOTE and one append to RUNNING, with known correlation ids."""
     a = write(ws, NOTE, "v1\n")
-    b = ok(ws.call("fs_write", {"path": NOTE, "content": "v2\n", "expected_hash": a["after_hash"]},
-                   tool_call_id="tc-b"))
+    b = ok(
+        ws.call(
+            "fs_write",
+            {"path": NOTE, "content": "v2\n", "expected_hash": a["after_hash"]},
+            tool_call_id="tc-b",
+        )
+    )
     c = ok(ws.call("fs_append", {"path": RUNNING, "content": "- more"}, transaction_id="tx-c"))
     d = write(ws, NOTE, "v3\n", expected_hash=b["after_hash"])
     return {"seqs": [x["event"]["seq"] for x in (a, b, c, d)]}
@@ -798,10 +883,31 @@ def test_events_query_default_is_oldest_first_for_the_owner(
     assert res["truncated"] is False
     assert res["next_after_seq"] == history["seqs"][-1]
     ev = res["events"][-1]
-    for key in ("seq", "event_id", "ts", "type", "op", "path", "anchor", "actor_id",
-                "actor_type", "owner", "transaction_id", "tool_call_id", "agent_action_id",
-                "idempotency_key", "rationale", "evidence", "before_hash", "after_hash", "lint",
-                "status", "prev_hash", "event_hash", "key_id"):
+    for key in (
+        "seq",
+        "event_id",
+        "ts",
+        "type",
+        "op",
+        "path",
+        "anchor",
+        "actor_id",
+        "actor_type",
+        "owner",
+        "transaction_id",
+        "tool_call_id",
+        "agent_action_id",
+        "idempotency_key",
+        "rationale",
+        "evidence",
+        "before_hash",
+        "after_hash",
+        "lint",
+        "status",
+        "prev_hash",
+        "event_hash",
+        "key_id",
+    ):
         assert key in ev, key
 
 
@@ -810,7 +916,10 @@ def test_events_query_by_path_and_types(ws: Workspace, history: dict[str, Any]) 
     res = ok(ws.call("events_query", {"path": NOTE}))
     assert [e["seq"] for e in res["events"]] == [seqs[0], seqs[1], seqs[3]]
     assert [e["after_hash"] for e in res["events"]] == [
-        content_hash(b"v1\n"), content_hash(b"v2\n"), content_hash(b"v3\n")]
+        content_hash(b"v1\n"),
+        content_hash(b"v2\n"),
+        content_hash(b"v3\n"),
+    ]
     res = ok(ws.call("events_query", {"path": RUNNING}))
     assert [e["type"] for e in res["events"]] == ["import", "file_write"]
     res = ok(ws.call("events_query", {"path": RUNNING, "types": ["import"]}))
@@ -839,8 +948,9 @@ def test_events_query_cursor(ws: Workspace, history: dict[str, Any]) -> None:
     assert [e["seq"] for e in page["events"]] == [seqs[0], seqs[1]]
     assert page["truncated"] is True
     assert page["next_after_seq"] == seqs[1]
-    page = ok(ws.call("events_query", {"path": NOTE, "limit": 2,
-                                       "after_seq": page["next_after_seq"]}))
+    page = ok(
+        ws.call("events_query", {"path": NOTE, "limit": 2, "after_seq": page["next_after_seq"]})
+    )
     assert [e["seq"] for e in page["events"]] == [seqs[3]]
     assert page["truncated"] is False
     assert page["next_after_seq"] == seqs[3]
@@ -869,8 +979,11 @@ def test_events_query_hides_other_owners(ws: Workspace, workspace_dir: Path) -> 
     import toolbelt
 
     with toolbelt.open_workspace(workspace_dir, owner="u2") as w2:
-        ok(w2.call("fs_write", {"path": "users/u2/notes/x.md", "content": "x"},
-                   tool_call_id="u2-call"))
+        ok(
+            w2.call(
+                "fs_write", {"path": "users/u2/notes/x.md", "content": "x"}, tool_call_id="u2-call"
+            )
+        )
     assert ok(ws.call("events_query", {"correlation_id": "u2-call"}))["events"] == []
     assert all(e["owner"] == "u1" for e in ok(ws.call("events_query", {"limit": 500}))["events"])
 
@@ -882,39 +995,46 @@ def test_unknown_argument_names_field_and_known_ones(ws: Workspace) -> None:
     assert "lines" in e["message"]
     for known in ("path", "start_line", "end_line"):
         assert known in e["hint"]
-    e = err(ws.call("fs_write", {"path": NOTE, "content": "x", "expected": "h"}),
-            "invalid_argument")
+    e = err(
+        ws.call("fs_write", {"path": NOTE, "content": "x", "expected": "h"}), "invalid_argument"
+    )
     assert e["details"]["field"] == "expected"
     assert "expected_hash" in e["hint"] and "idempotency_key" in e["hint"]
 
 
-@pytest.mark.parametrize(("tool", "args", "field"), [
-    ("fs_read", {"path": 3}, "path"),
-    ("fs_read", {"path": OVERVIEW, "start_line": "one"}, "start_line"),
-    ("fs_list", {"max_entries": "lots"}, "max_entries"),
-    ("fs_list", {"max_entries": 0}, "max_entries"),
-    ("fs_search", {"query": ["York"]}, "query"),
-    ("fs_search", {"query": ""}, "query"),
-    ("fs_write", {"path": NOTE, "content": 42}, "content"),
-    ("fs_write", {"path": NOTE, "content": "x", "evidence": "not a list"}, "evidence"),
-    ("fs_patch", {"patch": None}, "patch"),
-    ("events_query", {"types": "import"}, "types"),
-])
+@pytest.mark.parametrize(
+    ("tool", "args", "field"),
+    [
+        ("fs_read", {"path": 3}, "path"),
+        ("fs_read", {"path": OVERVIEW, "start_line": "one"}, "start_line"),
+        ("fs_list", {"max_entries": "lots"}, "max_entries"),
+        ("fs_list", {"max_entries": 0}, "max_entries"),
+        ("fs_search", {"query": ["York"]}, "query"),
+        ("fs_search", {"query": ""}, "query"),
+        ("fs_write", {"path": NOTE, "content": 42}, "content"),
+        ("fs_write", {"path": NOTE, "content": "x", "evidence": "not a list"}, "evidence"),
+        ("fs_patch", {"patch": None}, "patch"),
+        ("events_query", {"types": "import"}, "types"),
+    ],
+)
 def test_wrong_type_is_invalid(ws: Workspace, tool: str, args: dict[str, Any], field: str) -> None:
     e = err(ws.call(tool, args), "invalid_argument")
     assert e["details"]["field"] == field
     assert field in e["message"]
 
 
-@pytest.mark.parametrize(("tool", "args", "field"), [
-    ("fs_read", {}, "path"),
-    ("fs_hash", {}, "path"),
-    ("fs_search", {"path": "users/u1"}, "query"),
-    ("fs_write", {"path": NOTE}, "content"),
-    ("fs_write", {"content": "x"}, "path"),
-    ("fs_append", {"path": NOTE}, "content"),
-    ("fs_patch", {}, "patch"),
-])
+@pytest.mark.parametrize(
+    ("tool", "args", "field"),
+    [
+        ("fs_read", {}, "path"),
+        ("fs_hash", {}, "path"),
+        ("fs_search", {"path": "users/u1"}, "query"),
+        ("fs_write", {"path": NOTE}, "content"),
+        ("fs_write", {"content": "x"}, "path"),
+        ("fs_append", {"path": NOTE}, "content"),
+        ("fs_patch", {}, "patch"),
+    ],
+)
 def test_missing_required_argument(
     ws: Workspace, tool: str, args: dict[str, Any], field: str
 ) -> None:
@@ -927,13 +1047,16 @@ def test_arguments_must_be_an_object(ws: Workspace) -> None:
     err(ws.call("fs_read", ["users/u1/overview.md"]), "invalid_argument")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("fs_reed", "fs_read"),
-    ("fs.read", "fs_read"),
-    ("fs_wirte", "fs_write"),
-    ("fs.patch", "fs_patch"),
-    ("events.query", "events_query"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("fs_reed", "fs_read"),
+        ("fs.read", "fs_read"),
+        ("fs_wirte", "fs_write"),
+        ("fs.patch", "fs_patch"),
+        ("events.query", "events_query"),
+    ],
+)
 def test_unknown_tool_suggests_closest(ws: Workspace, name: str, expected: str) -> None:
     e = err(ws.call(name, {}), "not_found")
     assert e["details"]["closest"][0] == expected

@@ -41,13 +41,23 @@ FAKE_HASH = "blake3:" + "0" * 64
 LINE = st.text(alphabet="abcdefgh xyz0123", max_size=10)
 LINES = st.lists(LINE, min_size=1, max_size=5)
 NEWLINE = st.sampled_from(["\n", "\r\n", "\r"])
-BODY = st.builds(lambda lines, nl, tail: nl.join(lines) + tail, LINES, NEWLINE,
-                 st.sampled_from(["", "\n", "\n\n", "  \n"]))
+BODY = st.builds(
+    lambda lines, nl, tail: nl.join(lines) + tail,
+    LINES,
+    NEWLINE,
+    st.sampled_from(["", "\n", "\n\n", "  \n"]),
+)
 WRITE_TOOLS = ("fs_write", "fs_append", "fs_patch")
 CRASH_STEPS = (
-    ("pipeline", "resolved"), ("pipeline", "drift_checked"), ("pipeline", "computed"),
-    ("pipeline", "guarded"), ("pipeline", "linted"), ("pipeline", "appended"),
-    ("fsio", "file_synced"), ("fsio", "file_renamed"), ("pipeline", "written"),
+    ("pipeline", "resolved"),
+    ("pipeline", "drift_checked"),
+    ("pipeline", "computed"),
+    ("pipeline", "guarded"),
+    ("pipeline", "linted"),
+    ("pipeline", "appended"),
+    ("fsio", "file_synced"),
+    ("fsio", "file_renamed"),
+    ("pipeline", "written"),
     ("pipeline", "settled"),
 )
 #: Crashes at these steps leave no event; at these an event that recovery fails; else committed.
@@ -61,13 +71,32 @@ def note(name: str) -> str:
 
 def hostile_paths() -> list[str]:
     return [
-        "../outside.md", "/etc/passwd.md", "users/u2/notes/a.md", "users/u2/overview.md",
-        "users/u1/../u2/x.md", "users/u1/./x.md", "users//u1/x.md", "users/u1/notes/",
-        ".toolbelt/ledger.md", "users/u1/notes/a.txt", "users/u1/notes/a", "users\\u1\\x.md",
-        "users/u1/%2e%2e/u2/x.md", "C:/users/u1/x.md", "~/x.md", "users/u1/\u2215x.md",
-        "users/u1/\uff0e\uff0e/x.md", "users/u1/x\x00.md", "users/u1/x\n.md",
-        "users/u1/e\u0301.md", "users/u1/" + "x" * 300 + ".md", "",
-        "users/u1/link.md", "users/u1/linkdir/x.md", "users/u1/notes", "users/u1/dir.md",
+        "../outside.md",
+        "/etc/passwd.md",
+        "users/u2/notes/a.md",
+        "users/u2/overview.md",
+        "users/u1/../u2/x.md",
+        "users/u1/./x.md",
+        "users//u1/x.md",
+        "users/u1/notes/",
+        ".toolbelt/ledger.md",
+        "users/u1/notes/a.txt",
+        "users/u1/notes/a",
+        "users\\u1\\x.md",
+        "users/u1/%2e%2e/u2/x.md",
+        "C:/users/u1/x.md",
+        "~/x.md",
+        "users/u1/\u2215x.md",
+        "users/u1/\uff0e\uff0e/x.md",
+        "users/u1/x\x00.md",
+        "users/u1/x\n.md",
+        "users/u1/e\u0301.md",
+        "users/u1/" + "x" * 300 + ".md",
+        "",
+        "users/u1/link.md",
+        "users/u1/linkdir/x.md",
+        "users/u1/notes",
+        "users/u1/dir.md",
     ]
 
 
@@ -169,8 +198,10 @@ class ToolbeltMachine(RuleBasedStateMachine):
         return env
 
     # -- rules: fs_write ---------------------------------------------------------------------
-    @initialize(names=st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
-                contents=st.lists(BODY, min_size=3, max_size=3))
+    @initialize(
+        names=st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
+        contents=st.lists(BODY, min_size=3, max_size=3),
+    )
     def seed_files(self, names: list[str], contents: list[str]) -> None:
         for name, content in zip(names, contents, strict=False):
             self.write_new(name, content, keyed=True)
@@ -192,8 +223,10 @@ class ToolbeltMachine(RuleBasedStateMachine):
         path = data.draw(self.some_path(), label="path")
         current = self.model.get(path)
         if stale or current is None:
-            olds = sorted({content_hash(h[path]) for h in self.history if path in h}
-                          - ({content_hash(current)} if current else set()))
+            olds = sorted(
+                {content_hash(h[path]) for h in self.history if path in h}
+                - ({content_hash(current)} if current else set())
+            )
             expected = data.draw(st.sampled_from([FAKE_HASH, *olds]))
         else:
             expected = content_hash(current)
@@ -222,9 +255,7 @@ class ToolbeltMachine(RuleBasedStateMachine):
             self.expect_written("fs_append", args, [(path, canonicalize(current + content))])
 
     # -- rules: fs_patch ---------------------------------------------------------------------
-    def _hunk_for(
-        self, data: st.DataObject, path: str, *, wrong: bool
-    ) -> tuple[str, str | None]:
+    def _hunk_for(self, data: st.DataObject, path: str, *, wrong: bool) -> tuple[str, str | None]:
         """A diff for `path` that replaces one line (or creates the file), and the text after."""
         current = self.model.get(path)
         new = data.draw(st.lists(LINE, min_size=1, max_size=3), label=f"new lines {path}")
@@ -238,7 +269,7 @@ class ToolbeltMachine(RuleBasedStateMachine):
             old = old + "q" if data.draw(st.booleans(), label="suffix") else "q" + old
         head = f"--- a/{path}\n+++ b/{path}\n@@ -{i + 1},1 +{i + 1},{len(new)} @@\n"
         diff = head + f"-{old}\n" + "".join(f"+{ln}\n" for ln in new)
-        after = lines[:i] + new + lines[i + 1:]
+        after = lines[:i] + new + lines[i + 1 :]
         return diff, canonicalize("\n".join(after) + "\n")
 
     @rule(data=st.data(), keyed=st.booleans())
@@ -260,14 +291,23 @@ class ToolbeltMachine(RuleBasedStateMachine):
         else:
             self.expect_written("fs_patch", args, proposed)
 
-    @rule(garbage=st.sampled_from([
-        "not a diff\n", "--- a/users/u1/notes/a.md\n", "@@ -1 +1 @@\n-x\n+y\n",
-        "--- a/users/u1/notes/a.md\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-x\n",
-        "--- a/users/u1/notes/a.md\n+++ b/users/u1/notes/b.md\n@@ -1,1 +1,1 @@\n-x\n+y\n",
-    ]))
+    @rule(
+        garbage=st.sampled_from(
+            [
+                "not a diff\n",
+                "--- a/users/u1/notes/a.md\n",
+                "@@ -1 +1 @@\n-x\n+y\n",
+                "--- a/users/u1/notes/a.md\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-x\n",
+                "--- a/users/u1/notes/a.md\n+++ b/users/u1/notes/b.md\n@@ -1,1 +1,1 @@\n-x\n+y\n",
+            ]
+        )
+    )
     def patch_malformed(self, garbage: str) -> None:
-        self.expect_refused("fs_patch", {"patch": garbage},
-                            {"invalid_argument", "forbidden", "not_found", "patch_rejected"})
+        self.expect_refused(
+            "fs_patch",
+            {"patch": garbage},
+            {"invalid_argument", "forbidden", "not_found", "patch_rejected"},
+        )
 
     # -- rules: retries ----------------------------------------------------------------------
     @precondition(lambda self: bool(self.keyed))
@@ -293,8 +333,11 @@ class ToolbeltMachine(RuleBasedStateMachine):
         assert env["error"]["details"]["first_seqs"] == seqs
 
     # -- rules: hostile paths ----------------------------------------------------------------
-    @rule(path=st.sampled_from(hostile_paths()), tool=st.sampled_from(WRITE_TOOLS),
-          keyed=st.booleans())
+    @rule(
+        path=st.sampled_from(hostile_paths()),
+        tool=st.sampled_from(WRITE_TOOLS),
+        keyed=st.booleans(),
+    )
     def hostile(self, path: str, tool: str, keyed: bool) -> None:
         if tool == "fs_write":
             args: dict[str, Any] = {"path": path, "content": "pwned\n"}
@@ -303,8 +346,9 @@ class ToolbeltMachine(RuleBasedStateMachine):
         else:
             args = {"patch": f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,1 @@\n+pwned\n"}
         args.update(self.key(keyed))
-        self.expect_refused(tool, args,
-                            {"invalid_argument", "out_of_scope", "forbidden", "not_found"})
+        self.expect_refused(
+            tool, args, {"invalid_argument", "out_of_scope", "forbidden", "not_found"}
+        )
         assert sorted(p.name for p in self.outside.iterdir()) == self.outside_before
         assert (self.outside / "target.md").read_text() == "not memory\n"
 

@@ -1,7 +1,7 @@
 """Toolbelt: safe, verifiable long-lived markdown memory for LLM agents.
 
-    ws = toolbelt.open_workspace("workspace", owner="u1", actor="agent-7")
-    envelope = ws.call("fs_read", {"path": "users/u1/overview.md"})
+ws = toolbelt.open_workspace("workspace", owner="u1", actor="agent-7")
+envelope = ws.call("fs_read", {"path": "users/u1/overview.md"})
 """
 
 from toolbelt.errors import ToolError

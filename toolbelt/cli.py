@@ -195,7 +195,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
     else:
-        print(f"ledger: {report.events} events, head seq {report.head_seq} {short(report.head_hash)}")
+        print(
+            f"ledger: {report.events} events, head seq {report.head_seq} {short(report.head_hash)}"
+        )
         if checkpoint is not None:
             print(f"checkpoint: seq {checkpoint.get('seq')} {short(checkpoint.get('head_hash'))}")
         for p, i in waiting:
@@ -210,8 +212,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 where = f"seq {p.seq}: " if p.seq is not None else ""
                 print(f"  - [{p.kind}] {where}{p.message}")
         else:
-            print("OK: chain, MACs, statuses, content" + (", checkpoint" if checkpoint else "")
-                  + " and disk verified.")
+            print(
+                "OK: chain, MACs, statuses, content"
+                + (", checkpoint" if checkpoint else "")
+                + " and disk verified."
+            )
     return 0 if not problems else 1
 
 
@@ -220,8 +225,10 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     with _open(args) as ws:
         cp = make_checkpoint(ws.ledger)
         if out.is_relative_to(ws.root.resolve()) or out.is_relative_to(ws.root):
-            note("warning: keep checkpoints outside the workspace, where a ledger rewrite "
-                 "cannot reach them.")
+            note(
+                "warning: keep checkpoints outside the workspace, where a ledger rewrite "
+                "cannot reach them."
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(cp, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -245,18 +252,28 @@ def _hash(data: bytes) -> str:
     return content_hash(data)
 
 
-def _open(args: argparse.Namespace, owner: str | None = None, actor: str | None = None) -> Workspace:
+def _open(
+    args: argparse.Namespace, owner: str | None = None, actor: str | None = None
+) -> Workspace:
     root = Path(args.workspace) if args.workspace else default_workspace()
     return open_workspace(root, owner=owner, actor=actor)
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--workspace", default=argparse.SUPPRESS, metavar="DIR",
-                        help=f"workspace directory (default: ${WORKSPACE_ENV}, the current "
-                        "directory if it holds toolbelt.toml or .toolbelt/, else ./workspace)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="machine-readable output on stdout")
+    common.add_argument(
+        "--workspace",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help=f"workspace directory (default: ${WORKSPACE_ENV}, the current "
+        "directory if it holds toolbelt.toml or .toolbelt/, else ./workspace)",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable output on stdout",
+    )
     parser = argparse.ArgumentParser(
         prog="toolbelt",
         description="Safe, verifiable markdown memory for LLM agents.",
@@ -264,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help_, description=help_)
         p.set_defaults(func=func)
         return p
@@ -300,13 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p = add("verify", cmd_verify, "check chain, MACs, content, checkpoint and disk")
     p.add_argument("--checkpoint", metavar="FILE")
-    p.add_argument("--strict", action="store_true",
-                   help="also fail on files that wait in the drift queue")
+    p.add_argument(
+        "--strict", action="store_true", help="also fail on files that wait in the drift queue"
+    )
     p = add("checkpoint", cmd_checkpoint, "export a MAC'd checkpoint to keep outside the ledger")
     p.add_argument("--out", required=True, metavar="FILE")
     p = add("demo", cmd_demo, "the main job, narrated, on a fresh copy of the embedded workspace")
-    p.add_argument("--out", default=".demo/workspace", metavar="DIR",
-                   help="where the copy is made (wiped first)")
+    p.add_argument(
+        "--out",
+        default=".demo/workspace",
+        metavar="DIR",
+        help="where the copy is made (wiped first)",
+    )
     return parser
 
 

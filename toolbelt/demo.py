@@ -39,8 +39,10 @@ class Narrator:
 
     def call(self, tool: str, args: dict[str, Any], **ids: str) -> dict[str, Any]:
         self.calls += 1
-        shown = {k: (v if not isinstance(v, str) or len(v) < 60 else v[:57] + "...")
-                 for k, v in args.items()}
+        shown = {
+            k: (v if not isinstance(v, str) or len(v) < 60 else v[:57] + "...")
+            for k, v in args.items()
+        }
         _say(f"  agent → {tool} {_compact(shown, 110)}")
         env = self.ws.call(tool, args, **ids)
         if env["ok"]:
@@ -59,8 +61,10 @@ class Narrator:
         if "matches" in result:
             return "; ".join(f"{m['path']}:{m['line']} [{m['anchor']}]" for m in result["matches"])
         if "content" in result:
-            return (f"lines {result['start_line']}-{result['end_line']} of "
-                    f"{result['total_lines']}, hash {result['hash'][:19]}…")
+            return (
+                f"lines {result['start_line']}-{result['end_line']} of "
+                f"{result['total_lines']}, hash {result['hash'][:19]}…"
+            )
         if "events" in result:
             return f"{len(result['events'])} events"
         if "event" in result:
@@ -133,30 +137,62 @@ def _story(n: Narrator, root: Path) -> None:
         "+- Packed for the 10k race two days early and checked the route three times "
         "(session 2026-11-20)\n"
     )
-    n.call("fs_patch", {"patch": patch, "rationale": "new evidence from today's session",
-                        "evidence": ["session 2026-11-20"]})
+    n.call(
+        "fs_patch",
+        {
+            "patch": patch,
+            "rationale": "new evidence from today's session",
+            "evidence": ["session 2026-11-20"],
+        },
+    )
 
     _step(4, "It starts a session note, then appends to it")
     note = "users/u1/notes/session-2026-11-20.md"
-    n.call("fs_write", {"path": note, "content": (
-        "---\nkind: note\nid: session-2026-11-20\nowner: u1\nschema: 1\n---\n"
-        "<!-- anchor: summary v1 -->\n## Summary\n\nTalked about race nerves.\n")})
-    n.call("fs_append", {"path": note, "content": "Agreed to try one planning list, not three.",
-                         "idempotency_key": "note-append-1"}, tool_call_id="call_17")
+    n.call(
+        "fs_write",
+        {
+            "path": note,
+            "content": (
+                "---\nkind: note\nid: session-2026-11-20\nowner: u1\nschema: 1\n---\n"
+                "<!-- anchor: summary v1 -->\n## Summary\n\nTalked about race nerves.\n"
+            ),
+        },
+    )
+    n.call(
+        "fs_append",
+        {
+            "path": note,
+            "content": "Agreed to try one planning list, not three.",
+            "idempotency_key": "note-append-1",
+        },
+        tool_call_id="call_17",
+    )
 
     _step(5, "The network drops; the agent retries the same call (same idempotency key)")
-    n.call("fs_append", {"path": note, "content": "Agreed to try one planning list, not three.",
-                         "idempotency_key": "note-append-1"}, tool_call_id="call_17")
-    n.call("fs_append", {"path": note, "content": "Something else entirely.",
-                         "idempotency_key": "note-append-1"})
+    n.call(
+        "fs_append",
+        {
+            "path": note,
+            "content": "Agreed to try one planning list, not three.",
+            "idempotency_key": "note-append-1",
+        },
+        tool_call_id="call_17",
+    )
+    n.call(
+        "fs_append",
+        {"path": note, "content": "Something else entirely.", "idempotency_key": "note-append-1"},
+    )
 
     _step(6, "It replaces a file with a stale hash, is told the current one, and retries")
-    env = n.call("fs_write", {"path": note, "content": "Rewritten.\n",
-                              "expected_hash": "blake3:" + "0" * 64})
+    env = n.call(
+        "fs_write", {"path": note, "content": "Rewritten.\n", "expected_hash": "blake3:" + "0" * 64}
+    )
     current = env["error"]["details"]["current_hash"]
     old = (root / note).read_text(encoding="utf-8")
-    n.call("fs_write", {"path": note, "content": old + "Follow up next week.\n",
-                        "expected_hash": current})
+    n.call(
+        "fs_write",
+        {"path": note, "content": old + "Follow up next week.\n", "expected_hash": current},
+    )
 
     _step(7, "Guardrails: escapes, another owner's files, protected anchors, deletion")
     n.call("fs_read", {"path": "../../etc/passwd"})
@@ -166,15 +202,17 @@ def _story(n: Narrator, root: Path) -> None:
     n.call("fs_read", {"path": "users/u1/notes/sneaky.md"})
     (root / "users/u1/notes/sneaky.md").unlink()
     cur = n.ws.call("fs_read", {"path": overview})["result"]
-    stripped = "\n".join(line for line in cur["content"].split("\n")
-                         if not line.startswith("<!-- anchor: goals"))
+    stripped = "\n".join(
+        line for line in cur["content"].split("\n") if not line.startswith("<!-- anchor: goals")
+    )
     n.call("fs_write", {"path": overview, "content": stripped, "expected_hash": cur["hash"]})
     n.call("fs_write", {"path": overview, "content": "", "expected_hash": cur["hash"]})
 
     _step(8, "Someone edits a file by hand; the next agent write is refused as drift")
     running = root / "users/u1/notes/running-log.md"
-    running.write_text(running.read_text(encoding="utf-8") + "\nhand-written line\n",
-                       encoding="utf-8")
+    running.write_text(
+        running.read_text(encoding="utf-8") + "\nhand-written line\n", encoding="utf-8"
+    )
     _say("  (a person appended a line to users/u1/notes/running-log.md in an editor)")
     n.call("fs_append", {"path": "users/u1/notes/running-log.md", "content": "- 5k easy run"})
 
@@ -190,17 +228,21 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
         _step(10, "The maintainer reads the log")
         events = ws.ledger.query(_recent())
         for ev in reversed(events):
-            _say(f"  seq {ev['seq']:>3}  {ev['ts'][11:23]}  {ev['type'] + '/' + ev['op']:<18} "
-                 f"{ev['status']:<9} {ev['actor_id']:<13} {ev['path']}")
+            _say(
+                f"  seq {ev['seq']:>3}  {ev['ts'][11:23]}  {ev['type'] + '/' + ev['op']:<18} "
+                f"{ev['status']:<9} {ev['actor_id']:<13} {ev['path']}"
+            )
         drift = ws.ledger.drift_items("open")
         for item in drift:
-            _say(f"  drift #{item['id']}: {item['path']} ({item['kind']}; ledger "
-                 f"{(item['ledger_hash'] or '-')[:19]}…, disk {(item['disk_hash'] or '-')[:19]}…)")
+            _say(
+                f"  drift #{item['id']}: {item['path']} ({item['kind']}; ledger "
+                f"{(item['ledger_hash'] or '-')[:19]}…, disk {(item['disk_hash'] or '-')[:19]}…)"
+            )
 
         _step(11, "Time travel: the note as it was, and the whole workspace at an earlier cutoff")
         note = "users/u1/notes/session-2026-11-20.md"
         first = ws.ledger.query(_for_path(note))[0]
-        seq, data = ws.show(note, first["seq"])
+        _, data = ws.show(note, first["seq"])
         _say(f"  toolbelt show {note} --at {first['seq']}")
         for line in data.decode("utf-8").rstrip("\n").split("\n")[-3:]:
             _say(f"  │ {line}")
@@ -208,21 +250,30 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
         if out.exists():
             shutil.rmtree(out)
         summary = ws.replay(first["seq"] - 1, out)
-        _say(f"  toolbelt replay --at {summary['cutoff_seq']} --out {out}: "
-             f"{summary['files']} files; the session note "
-             f"{'is absent' if not (out / note).exists() else 'exists'}, as it should be")
+        _say(
+            f"  toolbelt replay --at {summary['cutoff_seq']} --out {out}: "
+            f"{summary['files']} files; the session note "
+            f"{'is absent' if not (out / note).exists() else 'exists'}, as it should be"
+        )
 
         _step(12, "Verify: chain, MACs, statuses, stored content, checkpoint and disk")
         cp = make_checkpoint(ws.ledger)
         ledger_report = verify_ledger(ws.ledger, checkpoint=cp)
         report = ws.verify()
         queued = {d["path"] for d in drift}
-        disk_problems = [p for p in report.problems
-                         if not (p.kind == "disk" and p.message.split(" ", 1)[0] in queued)]
-        _say(f"  ledger: {ledger_report.events} events, head seq {ledger_report.head_seq}: "
-             f"{'OK' if ledger_report.ok else 'FAILED'}")
-        _say(f"  disk: {len(queued)} file(s) wait in the drift queue for review; "
-             f"{len(disk_problems)} other problem(s)")
+        disk_problems = [
+            p
+            for p in report.problems
+            if not (p.kind == "disk" and p.message.split(" ", 1)[0] in queued)
+        ]
+        _say(
+            f"  ledger: {ledger_report.events} events, head seq {ledger_report.head_seq}: "
+            f"{'OK' if ledger_report.ok else 'FAILED'}"
+        )
+        _say(
+            f"  disk: {len(queued)} file(s) wait in the drift queue for review; "
+            f"{len(disk_problems)} other problem(s)"
+        )
         for p in disk_problems:
             _say(f"    - {p.message}")
         _say()

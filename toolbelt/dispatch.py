@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import traceback
 from typing import Any
@@ -14,14 +15,12 @@ from toolbelt.registry import Tool, all_tools
 from toolbelt.session import Session
 
 log = logging.getLogger("toolbelt")
-_TOOLS: dict[str, Tool] | None = None
 
 
+@functools.cache
 def tools() -> dict[str, Tool]:
-    global _TOOLS
-    if _TOOLS is None:
-        _TOOLS = all_tools()
-    return _TOOLS
+    """The registry, built once."""
+    return all_tools()
 
 
 def ok(result: dict[str, Any]) -> dict[str, Any]:

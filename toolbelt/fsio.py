@@ -98,8 +98,11 @@ class SafeRoot:
                 hint="Use fs_list to see the workspace layout.",
                 details={"path": path},
             )
-        return InvalidArgument(f"{path} cannot be opened: {exc.strerror}.",
-                               hint="Use fs_list to see what you can open.", details={"path": path})
+        return InvalidArgument(
+            f"{path} cannot be opened: {exc.strerror}.",
+            hint="Use fs_list to see what you can open.",
+            details={"path": path},
+        )
 
     # -- reads -------------------------------------------------------------------------------
     def read_bytes(
@@ -148,7 +151,7 @@ class SafeRoot:
             os.close(dfd)
 
     def kind(self, path: str) -> str | None:
-        """"file", "dir", "symlink", "other", or None when missing (never follows links)."""
+        """ "file", "dir", "symlink", "other", or None when missing (never follows links)."""
         *parents, name = path.split("/")
         try:
             dfd = self._open_dir(parents, path, create=False, for_write=False)
@@ -177,7 +180,8 @@ class SafeRoot:
             for dirpath, dirnames, filenames, fd in os.fwalk(".", dir_fd=dfd):
                 # fwalk never descends into a symlinked directory; never list one either.
                 dirnames[:] = sorted(
-                    d for d in dirnames
+                    d
+                    for d in dirnames
                     if stat.S_ISDIR(os.stat(d, dir_fd=fd, follow_symlinks=False).st_mode)
                 )
                 rel = "" if dirpath == "." else dirpath[2:] + "/"
@@ -208,10 +212,14 @@ class SafeRoot:
             try:
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                 if not stat.S_ISREG(st.st_mode):
-                    raise _symlink_error(path, True) if stat.S_ISLNK(st.st_mode) else Forbidden(
-                        f"{path} exists and is not a regular file.",
-                        hint="Write to a new .md path instead.",
-                        details={"path": path},
+                    raise (
+                        _symlink_error(path, True)
+                        if stat.S_ISLNK(st.st_mode)
+                        else Forbidden(
+                            f"{path} exists and is not a regular file.",
+                            hint="Write to a new .md path instead.",
+                            details={"path": path},
+                        )
                     )
                 mode = stat.S_IMODE(st.st_mode)
             except FileNotFoundError:

@@ -54,8 +54,8 @@ def parse_env(value: str) -> Keyring:
     """`id:secret[,id:secret...]`; the last entry is current. Secrets are 32+ characters."""
     keys: dict[str, bytes] = {}
     last = ""
-    for item in value.split(","):
-        item = item.strip()
+    for raw in value.split(","):
+        item = raw.strip()
         if not item:
             continue
         key_id, sep, secret = item.partition(":")
@@ -136,4 +136,3 @@ def load_keyring(keyring_file: str | None, workspace_root: Path) -> Keyring:
             file=sys.stderr,
         )
     return Keyring(ring.keys, ring.current, "development")
-

@@ -27,7 +27,9 @@ DEFAULT_SCOPE = ("users/{owner}/**",)
 
 
 def _hint_path() -> str:
-    return "Use a workspace-relative POSIX path such as users/<owner>/notes/<name>.md (see fs_list)."
+    return (
+        "Use a workspace-relative POSIX path such as users/<owner>/notes/<name>.md (see fs_list)."
+    )
 
 
 def check_path(path: object, *, allow_root: bool = False) -> str:
@@ -57,7 +59,10 @@ def _path_problem(path: str) -> tuple[str, str] | None:
     for ch in path:
         cat = unicodedata.category(ch)
         if cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            return "invalid_argument", f"it contains the control or format character U+{ord(ch):04X}"
+            return (
+                "invalid_argument",
+                f"it contains the control or format character U+{ord(ch):04X}",
+            )
     if "\\" in path:
         return "invalid_argument", "backslashes are not path separators here"
     if path.startswith("/"):

@@ -23,7 +23,6 @@ from toolbelt.config import Config
 from toolbelt.context import CallContext
 from toolbelt.errors import (
     Busy,
-    Conflict,
     DriftFrozen,
     Forbidden,
     IdempotencyConflict,
@@ -197,8 +196,10 @@ class WritePipeline:
                     changes.append((path, after, outcome))
             if not changes:
                 return self._unchanged(op, current)
-            events = [self._event(ctx, op, path, current_bytes[path], after, outcome, claim_key)
-                      for path, after, outcome in changes]
+            events = [
+                self._event(ctx, op, path, current_bytes[path], after, outcome, claim_key)
+                for path, after, outcome in changes
+            ]
             result = self._result(op, changes, current, events)
             claim = None
             if claim_key is not None:
@@ -240,9 +241,14 @@ class WritePipeline:
             drift_id = int(item["id"])
         raise DriftFrozen(
             f"{path} changed outside the toolbelt and waits for a maintainer's review.",
-            hint=f"Ask a maintainer to run `toolbelt drift show {drift_id}`; write other files meanwhile.",
-            details={"path": path, "drift_id": drift_id, "ledger_hash": ledger_hash,
-                     "disk_hash": disk_hash},
+            hint=f"Ask a maintainer to run `toolbelt drift show {drift_id}`; "
+            "write other files meanwhile.",
+            details={
+                "path": path,
+                "drift_id": drift_id,
+                "ledger_hash": ledger_hash,
+                "disk_hash": disk_hash,
+            },
         )
 
     def _guard(self, path: str, before: str | None, after: str, op: WriteOp) -> None:
@@ -277,8 +283,12 @@ class WritePipeline:
                 f"The write would change protected anchor lines or their headings in {path}.",
                 hint="Keep every anchor line and its heading as they are; edit section bodies "
                 "with md_patch_section, add sections with md_add_section.",
-                details={"path": path, "region": "anchors", "removed_or_changed": lost,
-                         "added": added},
+                details={
+                    "path": path,
+                    "region": "anchors",
+                    "removed_or_changed": lost,
+                    "added": added,
+                },
             )
 
     def _event(
@@ -392,7 +402,9 @@ class WritePipeline:
                 self.ledger.settle([ev["seq"]], "committed")
             else:
                 self.ledger.settle(
-                    [ev["seq"]], "failed", detail={"reason": "write_error", "error": why},
+                    [ev["seq"]],
+                    "failed",
+                    detail={"reason": "write_error", "error": why},
                     release=claim_key,
                 )
 
@@ -435,12 +447,17 @@ class WritePipeline:
                     self.ledger.settle([ev["seq"]], "committed")
                     status = "committed"
                 elif disk == ev["before_hash"]:
-                    self.ledger.settle([ev["seq"]], "failed",
-                                       detail={"reason": "recovered_not_written"}, release=release)
+                    self.ledger.settle(
+                        [ev["seq"]],
+                        "failed",
+                        detail={"reason": "recovered_not_written"},
+                        release=release,
+                    )
                     status = "failed"
                 else:
-                    self.ledger.settle([ev["seq"]], "failed",
-                                       detail={"reason": "recovered_drift"}, release=release)
+                    self.ledger.settle(
+                        [ev["seq"]], "failed", detail={"reason": "recovered_drift"}, release=release
+                    )
                     if path:
                         latest = self.ledger.latest(path)
                         self.ledger.add_drift(

@@ -33,14 +33,21 @@ def _type(schema: dict[str, Any]) -> str:
 def render_tools() -> str:
     out = [HEADER, "# Tool reference\n"]
     out.append(
-        "Every tool returns `{\"ok\": true, \"result\": {...}}` or `{\"ok\": false, \"error\": "
+        'Every tool returns `{"ok": true, "result": {...}}` or `{"ok": false, "error": '
         "{code, message, hint, retryable, details}}`. Write tools also take `rationale`, "
         "`idempotency_key` and `evidence`.\n"
     )
     for tool in tools().values():
         schema = tool.input_model.model_json_schema()
-        hints = [h for h, on in (("read-only", tool.read_only), ("idempotent", tool.idempotent),
-                                 ("destructive", tool.destructive)) if on]
+        hints = [
+            h
+            for h, on in (
+                ("read-only", tool.read_only),
+                ("idempotent", tool.idempotent),
+                ("destructive", tool.destructive),
+            )
+            if on
+        ]
         out.append(f"## `{tool.name}`\n")
         out.append(f"{tool.description}\n")
         out.append(f"Hints: {', '.join(hints) or 'writes'}.\n")

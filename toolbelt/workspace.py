@@ -66,8 +66,13 @@ class Workspace:
     # -- calls -------------------------------------------------------------------------------
     def session(self, ctx: CallContext | None = None) -> Session:
         return Session(
-            self.root, self.config, self.files, self.ledger, self.pipeline,
-            ctx or self.ctx, self.scope,
+            self.root,
+            self.config,
+            self.files,
+            self.ledger,
+            self.pipeline,
+            ctx or self.ctx,
+            self.scope,
         )
 
     def call(
@@ -166,8 +171,9 @@ class Workspace:
             for p in paths:
                 check_path(p)
                 if p not in on_disk:
-                    raise NotFound(f"{p} is not a markdown file in the workspace.",
-                                   details={"path": p})
+                    raise NotFound(
+                        f"{p} is not a markdown file in the workspace.", details={"path": p}
+                    )
             wanted = sorted(paths)
         else:
             wanted = sorted(on_disk)
@@ -182,17 +188,21 @@ class Workspace:
                     continue
                 events.append(
                     NewEvent(
-                        type="import", op="import", actor_id=self.ctx.actor_id,
-                        actor_type=self.ctx.actor_type, path=path, owner=owner_of(path),
+                        type="import",
+                        op="import",
+                        actor_id=self.ctx.actor_id,
+                        actor_type=self.ctx.actor_type,
+                        path=path,
+                        owner=owner_of(path),
                         rationale="adopt a file that existed before the ledger",
-                        after_hash=content_hash(data), content=data,
+                        after_hash=content_hash(data),
+                        content=data,
                         data={"size": len(data)},
                     )
                 )
             if events:
                 for ev in self.ledger.append(events, status="committed"):
-                    adopted.append({"seq": ev["seq"], "path": ev["path"],
-                                    "hash": ev["after_hash"]})
+                    adopted.append({"seq": ev["seq"], "path": ev["path"], "hash": ev["after_hash"]})
         return adopted
 
 
@@ -221,8 +231,9 @@ def init_workspace(path: str | os.PathLike[str], *, import_existing: bool = True
     keyring = load_keyring(config.keyring, root)
     ledger = Ledger.create(_ledger_url(root, config), keyring, **_ledger_kwargs(config))
     if import_existing:
-        ws = Workspace(root, config, keyring, ledger, owner=None, actor="toolbelt-init",
-                       actor_type="system")
+        ws = Workspace(
+            root, config, keyring, ledger, owner=None, actor="toolbelt-init", actor_type="system"
+        )
         try:
             ws.import_files()
         finally:
@@ -264,7 +275,10 @@ def open_workspace(
     if actor_type is None:
         actor_type = "agent" if owner is not None else "maintainer"
     ws = Workspace(
-        root, config, keyring, ledger,
+        root,
+        config,
+        keyring,
+        ledger,
         owner=owner,
         actor=actor or (f"agent:{owner}" if owner else os.environ.get("USER", "maintainer")),
         actor_type=actor_type,

@@ -54,7 +54,12 @@ def anchor_marks(text: str) -> list[AnchorMark]:
         line = lines[i]
         m = _FENCE_RE.match(line)
         if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
+            if (
+                m
+                and m.group(1)[0] == fence[0]
+                and len(m.group(1)) >= len(fence)
+                and not m.group(2).strip()
+            ):
                 fence = None
             continue
         if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):

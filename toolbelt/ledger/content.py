@@ -23,7 +23,9 @@ def encode_delta(base: bytes, target: bytes) -> bytes:
     prefix = 0
     # Compare in blocks first: a byte loop over 200 KB would dominate a write.
     block = 4096
-    while prefix + block <= limit and base[prefix : prefix + block] == target[prefix : prefix + block]:
+    while (
+        prefix + block <= limit and base[prefix : prefix + block] == target[prefix : prefix + block]
+    ):
         prefix += block
     while prefix < limit and base[prefix] == target[prefix]:
         prefix += 1

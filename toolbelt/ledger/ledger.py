@@ -224,8 +224,8 @@ class Ledger:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction holding the writer lock until commit."""
-        with self._retrying_busy(), self.engine.connect() as conn:
-            conn = conn.execution_options(toolbelt_write=True)
+        with self._retrying_busy(), self.engine.connect() as plain:
+            conn = plain.execution_options(toolbelt_write=True)
             with conn.begin():
                 lock_writer(conn)
                 yield conn
@@ -378,7 +378,9 @@ class Ledger:
             ).all()
             ts = now_ts()
             for r in rows:
-                mac = chain.status_mac(self.keyring, r.key_id, r.event_hash, status, ts, detail_json)
+                mac = chain.status_mac(
+                    self.keyring, r.key_id, r.event_hash, status, ts, detail_json
+                )
                 conn.execute(
                     update(EVENTS)
                     .where(EVENTS.c.seq == r.seq)
@@ -439,9 +441,13 @@ class Ledger:
     # -- drift -------------------------------------------------------------------------------
     def open_drift(self, path: str) -> dict[str, Any] | None:
         with self._read() as conn:
-            row = conn.execute(
-                select(DRIFT).where(DRIFT.c.path == path, DRIFT.c.status == "open").limit(1)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(DRIFT).where(DRIFT.c.path == path, DRIFT.c.status == "open").limit(1)
+                )
+                .mappings()
+                .first()
+            )
             return dict(row) if row else None
 
     def add_drift(
@@ -514,9 +520,7 @@ class Ledger:
             .order_by(EVENTS.c.path)
         )
         with self._read() as conn:
-            return {
-                r.path: r.after_hash for r in conn.execute(stmt) if r.after_hash is not None
-            }
+            return {r.path: r.after_hash for r in conn.execute(stmt) if r.after_hash is not None}
 
     def resolve_cutoff(self, cutoff: str | int | None) -> int:
         """A seq, an ISO time (largest seq with ts ≤ time), or "head"/None, as a seq."""
@@ -626,13 +630,27 @@ class Ledger:
                 rows = [
                     dict(r)
                     for r in conn.execute(
-                        select(EVENTS).where(EVENTS.c.seq > last).order_by(EVENTS.c.seq).limit(batch)
+                        select(EVENTS)
+                        .where(EVENTS.c.seq > last)
+                        .order_by(EVENTS.c.seq)
+                        .limit(batch)
                     ).mappings()
                 ]
             if not rows:
                 return
             yield from rows
             last = rows[-1]["seq"]
+
+    def content_rows_for(self, hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored content rows for these hashes, as stored (for verify)."""
+        found: dict[str, dict[str, Any]] = {}
+        wanted = list(dict.fromkeys(hashes))
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                stmt = select(CONTENTS).where(CONTENTS.c.hash.in_(wanted[i : i + 500]))
+                for r in conn.execute(stmt).mappings():
+                    found[r["hash"]] = dict(r)
+        return found
 
     def content_rows(self) -> Iterator[dict[str, Any]]:
         with self._read() as conn:

@@ -5,11 +5,13 @@ and (with a checkpoint kept outside the ledger) that no tail was cut off or rewr
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from toolbelt.keys import Keyring
-from toolbelt.ledger import chain
+from toolbelt.ledger import chain, content
 from toolbelt.ledger.ledger import Ledger, now_ts
 from toolbelt.text import content_hash
 
@@ -64,25 +66,27 @@ def verify_ledger(
     expected_seq = 1
     prev = chain.GENESIS_HASH
     hashes: dict[int, str] = {}
-    content_ok: dict[str, bool] = {}
-    for row in ledger.raw_rows():
-        seq = int(row["seq"])
-        report.events += 1
-        if seq != expected_seq:
-            report.add(expected_seq, "missing", f"seq {expected_seq} is missing (next is {seq})")
-            expected_seq = seq
-        _check_row(row, prev, keyring, report)
-        if check_content and row["after_hash"] is not None:
+    contents = _ContentChecker(ledger)
+    for batch in _batches(ledger.raw_rows(), 5000):
+        if check_content:
+            contents.prefetch([r["after_hash"] for r in batch if r["after_hash"] is not None])
+        for row in batch:
+            seq = int(row["seq"])
+            report.events += 1
+            if seq != expected_seq:
+                report.add(
+                    expected_seq, "missing", f"seq {expected_seq} is missing (next is {seq})"
+                )
+                expected_seq = seq
+            _check_row(row, prev, keyring, report)
             digest = row["after_hash"]
-            if digest not in content_ok:
-                content_ok[digest] = _content_matches(ledger, digest)
-            if not content_ok[digest]:
+            if check_content and digest is not None and not contents.check(digest):
                 report.add(seq, "content", f"stored content for {digest} does not rebuild")
-        prev = row["event_hash"]
-        if checkpoint is not None and seq == checkpoint.get("seq"):
-            hashes[seq] = row["event_hash"]
-        report.head_seq, report.head_hash = seq, row["event_hash"]
-        expected_seq = seq + 1
+            prev = row["event_hash"]
+            if checkpoint is not None and seq == checkpoint.get("seq"):
+                hashes[seq] = row["event_hash"]
+            report.head_seq, report.head_hash = seq, row["event_hash"]
+            expected_seq = seq + 1
     if checkpoint is not None:
         if checkpoint.get("ledger_id") != ledger.meta().get("ledger_id"):
             report.add(None, "checkpoint", "the checkpoint was made for another ledger")
@@ -90,6 +94,62 @@ def verify_ledger(
             _check_checkpoint(checkpoint, keyring, report, hashes)
     report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
     return report
+
+
+def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _ContentChecker:
+    """Rebuilds each stored version once, in seq order, reusing the version it is a delta of
+    (normally the one verified just before), so verify reads each content row once."""
+
+    def __init__(self, ledger: Ledger, keep: int = 512) -> None:
+        self.ledger = ledger
+        self.keep = keep
+        self.ok: dict[str, bool] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.recent: OrderedDict[str, bytes] = OrderedDict()
+
+    def prefetch(self, digests: list[str]) -> None:
+        self.rows = self.ledger.content_rows_for([d for d in digests if d not in self.ok])
+
+    def check(self, digest: str) -> bool:
+        if digest in self.ok:
+            return self.ok[digest]
+        good = False
+        try:
+            data = self._rebuild(digest)
+            good = data is not None and content_hash(data) == digest
+        except Exception:
+            good = False
+        if good and data is not None:
+            self.recent[digest] = data
+            if len(self.recent) > self.keep:
+                self.recent.popitem(last=False)
+        self.ok[digest] = good
+        return good
+
+    def _rebuild(self, digest: str) -> bytes | None:
+        row = self.rows.get(digest)
+        if row is None:
+            return None
+        if row["codec"] == content.FULL:
+            return content.decode_full(row["data"])
+        base_hash = row["base_hash"]
+        if base_hash is None or self.ok.get(base_hash) is False:
+            return None
+        base = self.recent.get(base_hash)
+        if base is None:
+            base = self.ledger.content(base_hash, use_cache=False)
+        return content.apply_delta(base, row["data"])
 
 
 def _check_row(row: dict[str, Any], prev: str, keyring: Keyring, report: VerifyReport) -> None:
@@ -109,13 +169,6 @@ def _check_row(row: dict[str, Any], prev: str, keyring: Keyring, report: VerifyR
     )
     if row["status"] not in ("pending", "committed", "failed") or status_mac != row["status_mac"]:
         report.add(seq, "status", f"seq {seq}'s status {row['status']!r} was not set by toolbelt")
-
-
-def _content_matches(ledger: Ledger, digest: str) -> bool:
-    try:
-        return content_hash(ledger.content(digest, use_cache=False)) == digest
-    except Exception:
-        return False
 
 
 # -- checkpoints -----------------------------------------------------------------------------

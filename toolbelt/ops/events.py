@@ -68,6 +68,9 @@ TOOLS = (
         "Query the ledger's events for your files (who changed what, when and why), filtered by "
         "path, anchor, types, actor, correlation id, time or an after_seq cursor. Returns "
         "events[] (oldest first unless order='desc') and next_after_seq to poll for newer ones.",
-        EventsQueryArgs, events_query, read_only=True, idempotent=True,
+        EventsQueryArgs,
+        events_query,
+        read_only=True,
+        idempotent=True,
     ),
 )

@@ -61,8 +61,11 @@ def fs_list(session: Session, a: FsListArgs) -> dict[str, Any]:
         only = {"path": path, "kind": "file", "size": len(data), "hash": content_hash(data)}
         return {"entries": [only], "truncated": False}
     if kind != "dir":
-        raise Forbidden(f"{path} is a {kind}, which is never listed or followed.",
-                        hint="List a directory inside your scope.", details={"path": path})
+        raise Forbidden(
+            f"{path} is a {kind}, which is never listed or followed.",
+            hint="List a directory inside your scope.",
+            details={"path": path},
+        )
     pattern = None
     if a.glob:
         pattern = glob_to_regex(a.glob if "/" in a.glob else "**/" + a.glob)
@@ -78,8 +81,12 @@ def fs_list(session: Session, a: FsListArgs) -> dict[str, Any]:
         if len(entries) >= a.max_entries:
             truncated = True
             break
-        item: dict[str, Any] = {"path": entry.path, "kind": entry.kind, "size": entry.size,
-                                "hash": None}
+        item: dict[str, Any] = {
+            "path": entry.path,
+            "kind": entry.kind,
+            "size": entry.size,
+            "hash": None,
+        }
         if entry.kind == "file":
             blob = session.files.read_bytes(entry.path)
             item["hash"] = None if blob is None else content_hash(blob)
@@ -156,7 +163,9 @@ def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
         candidates = [
             e.path
             for e in session.files.walk(path)
-            if e.kind == "file" and e.path.endswith(".md") and scope.can_read(e.path)
+            if e.kind == "file"
+            and e.path.endswith(".md")
+            and scope.can_read(e.path)
             and not e.path.startswith(STATE_DIR + "/")
         ]
     matches: list[dict[str, Any]] = []
@@ -182,8 +191,7 @@ def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
                     truncated = True
                     break
                 shown = line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
-                matches.append({"path": file_path, "line": number, "text": shown,
-                                "anchor": anchor})
+                matches.append({"path": file_path, "line": number, "text": shown, "anchor": anchor})
         if truncated:
             break
     return {"matches": matches, "truncated": truncated}
@@ -270,7 +278,8 @@ class FsPatchArgs(WriteArgs):
     patch: str = Field(
         min_length=1,
         max_length=10_000_000,
-        description="A unified diff (`--- a/path`, `+++ b/path`, `@@` hunks) for one or more files.",
+        description="A unified diff (`--- a/path`, `+++ b/path`, `@@` hunks) for one or "
+        "more files.",
     )
 
 
@@ -290,8 +299,9 @@ def fs_patch(session: Session, a: FsPatchArgs) -> dict[str, Any]:
     def compute(current: dict[str, str | None]) -> dict[str, str]:
         return {p: apply_file_patch(fp, current[p]) for p, fp in by_path.items()}
 
-    op = WriteOp(tool="fs_patch", args=a.model_dump(), paths=list(by_path), compute=compute,
-                 op="patch")
+    op = WriteOp(
+        tool="fs_patch", args=a.model_dump(), paths=list(by_path), compute=compute, op="patch"
+    )
     return session.pipeline.run(session.ctx, session.scope, op)
 
 
@@ -302,26 +312,38 @@ TOOLS = (
         "fs_list",
         "List files and directories under a workspace path that you may read, with size and "
         "hash. Use it to discover memory files before reading. Returns entries[] and truncated.",
-        FsListArgs, fs_list, read_only=True, idempotent=True,
+        FsListArgs,
+        fs_list,
+        read_only=True,
+        idempotent=True,
     ),
     Tool(
         "fs_read",
         "Read a file (or a 1-based inclusive line range) with its hash and line count. The hash "
         "is what fs_write's expected_hash needs. Fails with not_found (listing nearby files) or "
         "out_of_scope.",
-        FsReadArgs, fs_read, read_only=True, idempotent=True,
+        FsReadArgs,
+        fs_read,
+        read_only=True,
+        idempotent=True,
     ),
     Tool(
         "fs_search",
         "Search markdown files under a path for text or a regex; each match has path, line, "
         "text and the anchor of the section it is in. Use it to find where something is "
         "remembered.",
-        FsSearchArgs, fs_search, read_only=True, idempotent=True,
+        FsSearchArgs,
+        fs_search,
+        read_only=True,
+        idempotent=True,
     ),
     Tool(
         "fs_hash",
         "Get a file's current hash and size without reading it; use it as expected_hash.",
-        FsHashArgs, fs_hash, read_only=True, idempotent=True,
+        FsHashArgs,
+        fs_hash,
+        read_only=True,
+        idempotent=True,
     ),
     Tool(
         "fs_write",
@@ -329,19 +351,28 @@ TOOLS = (
         "hash. Front matter and anchor lines of an existing file must stay unchanged; prefer "
         "md_patch_section for edits. Returns hashes, a unified diff and the event. Fails with "
         "conflict (details.current_hash), forbidden, drift_frozen, out_of_scope.",
-        FsWriteArgs, fs_write, read_only=False, idempotent=False,
+        FsWriteArgs,
+        fs_write,
+        read_only=False,
+        idempotent=False,
     ),
     Tool(
         "fs_patch",
         "Apply a unified diff to one or more files: every hunk must match exactly (no fuzz) or "
         "nothing is written. Fails with patch_rejected (details: file, hunk, expected vs found "
         "lines) or invalid_argument when the diff does not parse.",
-        FsPatchArgs, fs_patch, read_only=False, idempotent=False,
+        FsPatchArgs,
+        fs_patch,
+        read_only=False,
+        idempotent=False,
     ),
     Tool(
         "fs_append",
         "Append text at the end of an existing file (a newline is added between if needed). "
         "Cannot add anchor lines.",
-        FsAppendArgs, fs_append, read_only=False, idempotent=False,
+        FsAppendArgs,
+        fs_append,
+        read_only=False,
+        idempotent=False,
     ),
 )
