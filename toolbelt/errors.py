@@ -21,6 +21,23 @@ ERROR_CODES: dict[str, bool] = {
     "internal": False,
 }
 
+#: When each code is returned (the tool reference is generated from this).
+ERROR_WHEN: dict[str, str] = {
+    "invalid_argument": "malformed argument, patch that does not parse, unknown field",
+    "not_found": "no such tool, file, anchor or list item (details list what exists)",
+    "out_of_scope": "path outside the workspace or the owner's scope",
+    "forbidden": "delete, truncation, anchor or front-matter change, write through a symlink",
+    "conflict": "expected_hash does not match (details carry the current hash)",
+    "cap_exceeded": "the result goes over a cap and no rationale was given",
+    "lint_blocked": "a blocking lint rule fails on the result",
+    "patch_rejected": "a hunk's context does not match (details: file, hunk, expected, found)",
+    "idempotency_conflict": "the idempotency key was used with different arguments",
+    "drift_frozen": "the file changed outside the toolbelt and waits for a maintainer",
+    "busy": "the workspace or ledger stayed locked longer than the busy timeout",
+    "integrity_error": "the ledger failed verification; writes wait for a maintainer",
+    "internal": "a bug in the toolbelt; nothing was acknowledged (the trace is logged)",
+}
+
 
 class ToolError(Exception):
     """A refusal with a code, a one-sentence message and a hint naming the next call."""

@@ -8,6 +8,7 @@ difference.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -147,6 +148,7 @@ class Ledger:
         self.busy_timeout_ms = busy_timeout_ms
         self.engine: Engine = make_engine(url, busy_timeout_ms)
         self._content_cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -539,10 +541,12 @@ class Ledger:
 
     def content(self, digest: str, *, use_cache: bool = True) -> bytes:
         """The bytes whose hash is `digest`, rebuilt from at most K deltas and checked."""
-        cached = self._content_cache.get(digest) if use_cache else None
-        if cached is not None:
-            self._content_cache.move_to_end(digest)
-            return cached
+        if use_cache:
+            with self._cache_lock:
+                cached = self._content_cache.get(digest)
+                if cached is not None:
+                    self._content_cache.move_to_end(digest)
+                    return cached
         with self._read() as conn:
             data = self._rebuild(conn, digest)
         if content_hash(data) != digest:
@@ -552,9 +556,10 @@ class Ledger:
                 details={"hash": digest},
             )
         if use_cache:
-            self._content_cache[digest] = data
-            if len(self._content_cache) > 64:
-                self._content_cache.popitem(last=False)
+            with self._cache_lock:
+                self._content_cache[digest] = data
+                if len(self._content_cache) > 64:
+                    self._content_cache.popitem(last=False)
         return data
 
     def _rebuild(self, conn: Connection, digest: str) -> bytes:
