@@ -84,6 +84,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    with _open(args) as ws:
+        result = ws.scaffold(args.kind, args.id, args.owner)
+    if args.json:
+        emit_json(result)
+    else:
+        print(f"Created {result['path']} (seq {result['event']['seq']}).")
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     raw = sys.stdin.read() if args.args == "-" else (args.args or "{}")
     try:
@@ -292,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", metavar="DIR")
     p = add("import", cmd_import, "adopt files the ledger does not know yet (one event each)")
     p.add_argument("paths", nargs="*", metavar="PATH")
+    p = add("new", cmd_new, "scaffold a file from templates/KIND.md at its place, as an event")
+    p.add_argument("kind", metavar="KIND", choices=["user", "part", "relationship", "note"])
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--owner", required=True, metavar="U")
     p = add("call", cmd_call, "run one tool as an agent and print its envelope")
     p.add_argument("tool", metavar="TOOL")
     p.add_argument("args", nargs="?", metavar="ARGS_JSON", help="JSON object, or - for stdin")

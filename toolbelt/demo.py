@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -22,9 +23,12 @@ def _say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def _step(number: int, title: str) -> None:
+_STEPS = itertools.count(1)
+
+
+def _step(title: str) -> None:
     _say()
-    _say(f"── {number}. {title} ".ljust(WIDTH, "─"))
+    _say(f"── {next(_STEPS)}. {title} ".ljust(WIDTH, "─"))
 
 
 def _compact(value: Any, limit: int = 160) -> str:
@@ -67,11 +71,22 @@ class Narrator:
             )
         if "events" in result:
             return f"{len(result['events'])} events"
+        if "sections" in result:
+            return "sections: " + ", ".join(
+                f"{s['anchor']} ({len(s['items'])} items)" if s["items"] else s["anchor"]
+                for s in result["sections"]
+            )
+        if "body" in result:
+            return (f"## {result['heading']}: {len(result['body'])} chars, "
+                    f"{len(result['items'])} items, section hash {result['hash'][:19]}…")
         if "event" in result:
             ev = result["event"]
             what = "no change" if ev is None else f"seq {ev['seq']} {ev['status']}"
             replay = " (replayed: nothing written)" if result.get("replayed") else ""
-            return f"{what}{replay}, {result['after_hash'][:19]}…"
+            section = (f", section {result['anchor']} now {result['section_hash'][:19]}…"
+                       if result.get("section_hash") else f", {result['after_hash'][:19]}…")
+            notes = "".join(f"; {w['message']}" for w in result.get("warnings", []))
+            return f"{what}{replay}{section}{notes}"
         return _compact(result)
 
 
@@ -95,7 +110,7 @@ def run_demo(source: Path, out: Path) -> int:
     _say("Toolbelt demo: an agent keeps a user's memory as markdown, safely.")
     _say(f"Workspace: a fresh copy of {source} at {out}")
 
-    _step(1, "A maintainer creates the ledger and adopts the existing files")
+    _step("A maintainer creates the ledger and adopts the existing files")
     if not os.environ.get(KEYS_ENV):
         config = out / "toolbelt.toml"
         text = config.read_text(encoding="utf-8") if config.exists() else ""
@@ -124,12 +139,39 @@ def _story(n: Narrator, root: Path) -> None:
     overview = "users/u1/overview.md"
     evidence = "users/u1/parts/p-anxious-planner/profile.md"
 
-    _step(2, "The agent (agent-7, acting for u1) looks around")
+    _step("The agent (agent-7, acting for u1) looks around")
     n.call("fs_list", {"path": "users/u1", "glob": "*.md"})
     n.call("fs_read", {"path": overview, "start_line": 1, "end_line": 8})
     n.call("fs_search", {"query": "half marathon"})
 
-    _step(3, "It records new evidence with an exact unified diff (no fuzz)")
+    _step("It reads one section, and rewrites it with the section's hash as a guard")
+    env = n.call("md_read_section", {"path": overview, "anchor": "goals"})
+    goals = env["result"]["body"].replace("under 2:15", "under 2:10")
+    n.call("md_patch_section", {"path": overview, "anchor": "goals", "body": goals,
+                                "expected_hash": env["result"]["hash"],
+                                "rationale": "she raised her half-marathon target"})
+    n.call("md_patch_section", {"path": overview, "anchor": "goals", "body": goals + "- x\n",
+                                "expected_hash": env["result"]["hash"]})
+    n.call("md_patch_section", {"path": overview, "anchor": "goals",
+                                "body": "## Goals, rewritten\n- one goal\n"})
+
+    _step("It curates a bullet list: add, dedupe, remove")
+    n.call("md_curate_list", {
+        "path": evidence, "anchor": "evidence",
+        "add": ["Checks the calendar twice a day, including on holiday (session 2026-10-13)",
+                "Rewrote the race-day packing list four times (session 2026-11-20)"],
+        "remove": ['"I made three lists before the trip" (session 2026-11-02)'],
+        "rationale": "fold today's session into the evidence"})
+    n.call("md_curate_list", {"path": evidence, "anchor": "evidence",
+                              "remove": ["Never plans anything"]})
+
+    _step("It adds a new anchored section")
+    n.call("md_add_section", {"path": evidence, "anchor": "experiments",
+                              "heading": "Experiments", "after_anchor": "needs",
+                              "body": "- One list only before the 10k (from 2026-11-20)\n"})
+    n.call("md_list_sections", {"path": evidence})
+
+    _step("It records new evidence with an exact unified diff (no fuzz)")
     text = (root / evidence).read_text(encoding="utf-8").split("\n")
     at = next(i for i, line in enumerate(text) if line.startswith("- ")) + 1
     patch = (
@@ -146,7 +188,7 @@ def _story(n: Narrator, root: Path) -> None:
         },
     )
 
-    _step(4, "It starts a session note, then appends to it")
+    _step("It starts a session note, then appends to it")
     note = "users/u1/notes/session-2026-11-20.md"
     n.call(
         "fs_write",
@@ -168,7 +210,7 @@ def _story(n: Narrator, root: Path) -> None:
         tool_call_id="call_17",
     )
 
-    _step(5, "The network drops; the agent retries the same call (same idempotency key)")
+    _step("The network drops; the agent retries the same call (same idempotency key)")
     n.call(
         "fs_append",
         {
@@ -183,7 +225,7 @@ def _story(n: Narrator, root: Path) -> None:
         {"path": note, "content": "Something else entirely.", "idempotency_key": "note-append-1"},
     )
 
-    _step(6, "It replaces a file with a stale hash, is told the current one, and retries")
+    _step("It replaces a file with a stale hash, is told the current one, and retries")
     env = n.call(
         "fs_write", {"path": note, "content": "Rewritten.\n", "expected_hash": "blake3:" + "0" * 64}
     )
@@ -194,7 +236,7 @@ def _story(n: Narrator, root: Path) -> None:
         {"path": note, "content": old + "Follow up next week.\n", "expected_hash": current},
     )
 
-    _step(7, "Guardrails: escapes, another owner's files, protected anchors, deletion")
+    _step("Guardrails: escapes, another owner's files, protected anchors, deletion")
     n.call("fs_read", {"path": "../../etc/passwd"})
     n.call("fs_read", {"path": "users/u2/overview.md"})
     n.call("fs_read", {"path": "users/u1/%2e%2e/u2/overview.md"})
@@ -208,7 +250,7 @@ def _story(n: Narrator, root: Path) -> None:
     n.call("fs_write", {"path": overview, "content": stripped, "expected_hash": cur["hash"]})
     n.call("fs_write", {"path": overview, "content": "", "expected_hash": cur["hash"]})
 
-    _step(8, "Someone edits a file by hand; the next agent write is refused as drift")
+    _step("Someone edits a file by hand; the next agent write is refused as drift")
     running = root / "users/u1/notes/running-log.md"
     running.write_text(
         running.read_text(encoding="utf-8") + "\nhand-written line\n", encoding="utf-8"
@@ -216,16 +258,16 @@ def _story(n: Narrator, root: Path) -> None:
     _say("  (a person appended a line to users/u1/notes/running-log.md in an editor)")
     n.call("fs_append", {"path": "users/u1/notes/running-log.md", "content": "- 5k easy run"})
 
-    _step(9, "The agent reads its own recent history from the ledger")
+    _step("The agent reads its own recent history from the ledger")
     env = n.ws.call("events_query", {"order": "desc", "limit": 5})
     for ev in env["result"]["events"]:
-        _say(f"  seq {ev['seq']:>3}  {ev['op']:<7} {ev['status']:<9} {ev['path']}")
+        _say(f"  seq {ev['seq']:>3}  {ev['op']:<15} {ev['status']:<9} {ev['path']}")
 
 
 def _maintainer_view(root: Path, n: Narrator) -> int:
     ws = open_workspace(root)
     try:
-        _step(10, "The maintainer reads the log")
+        _step("The maintainer reads the log")
         events = ws.ledger.query(_recent())
         for ev in reversed(events):
             _say(
@@ -239,7 +281,17 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
                 f"{(item['ledger_hash'] or '-')[:19]}…, disk {(item['disk_hash'] or '-')[:19]}…)"
             )
 
-        _step(11, "Time travel: the note as it was, and the whole workspace at an earlier cutoff")
+        _step("History of one section, from the ledger")
+        agent = open_workspace(root, owner="u1", actor="agent-7")
+        try:
+            env = agent.call("md_history", {"path": "users/u1/overview.md", "anchor": "goals"})
+        finally:
+            agent.close()
+        for v in env["result"]["versions"]:
+            _say(f"  seq {v['seq']:>3}  {v['op']:<15} {v['actor_id']:<13} {v['hash'][:19]}…  "
+                 f"{v['rationale'] or ''}")
+
+        _step("Time travel: the note as it was, and the whole workspace at an earlier cutoff")
         note = "users/u1/notes/session-2026-11-20.md"
         first = ws.ledger.query(_for_path(note))[0]
         _, data = ws.show(note, first["seq"])
@@ -256,7 +308,7 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
             f"{'is absent' if not (out / note).exists() else 'exists'}, as it should be"
         )
 
-        _step(12, "Verify: chain, MACs, statuses, stored content, checkpoint and disk")
+        _step("Verify: chain, MACs, statuses, stored content, checkpoint and disk")
         cp = make_checkpoint(ws.ledger)
         ledger_report = verify_ledger(ws.ledger, checkpoint=cp)
         report = ws.verify()

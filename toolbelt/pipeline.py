@@ -30,7 +30,7 @@ from toolbelt.errors import (
     OutOfScope,
 )
 from toolbelt.fsio import SafeRoot
-from toolbelt.grammar import anchor_marks, frontmatter_text
+from toolbelt.grammar.document import Document, parse
 from toolbelt.ledger import IdempotencyClaim, Ledger, NewEvent
 from toolbelt.ledger.chain import canonical_json
 from toolbelt.lint import LintHook, LintOutcome, no_lint
@@ -268,17 +268,15 @@ class WritePipeline:
             )
         if before is None or not op.protect:
             return
-        if frontmatter_text(before) != frontmatter_text(after):
+        was, now = parse(before), parse(after)
+        if was.frontmatter != now.frontmatter:
             raise Forbidden(
                 f"The write would change the front matter of {path}, which is protected.",
                 hint="Keep the front matter exactly as fs_read returns it.",
                 details={"path": path, "region": "front_matter"},
             )
-        was = [m.text for m in anchor_marks(before)]
-        now = [m.text for m in anchor_marks(after)]
-        if was != now:
-            lost = [t.split("\n")[0] for t in was if t not in now]
-            added = [t.split("\n")[0] for t in now if t not in was]
+        if was.protected() != now.protected() or _stray_anchors(was) != _stray_anchors(now):
+            old, new = was.protected(), now.protected()
             raise Forbidden(
                 f"The write would change protected anchor lines or their headings in {path}.",
                 hint="Keep every anchor line and its heading as they are; edit section bodies "
@@ -286,8 +284,10 @@ class WritePipeline:
                 details={
                     "path": path,
                     "region": "anchors",
-                    "removed_or_changed": lost,
-                    "added": added,
+                    "removed_or_changed": [p[0] for p in old if p not in new],
+                    "added": [p[0] for p in new if p not in old] + [
+                        line for line in _stray_anchors(now) if line not in _stray_anchors(was)
+                    ],
                 },
             )
 
@@ -319,7 +319,7 @@ class WritePipeline:
             before_hash=None if before is None else content_hash(before),
             after_hash=content_hash(after_bytes),
             lint=lint.to_record(),
-            data={"tool": op.tool, **op.data},
+            data={"tool": op.tool, "sections": section_hashes(after), **op.data},
             content=after_bytes,
             base=before,
         )
@@ -476,6 +476,11 @@ class WritePipeline:
         return None if data is None else content_hash(data)
 
 
+def _stray_anchors(doc: Document) -> list[str]:
+    """Anchor-like lines that anchor no section (orphaned or malformed)."""
+    return [doc.lines[p.line - 1] for p in doc.problems if p.kind != "duplicate_anchor"]
+
+
 def _request(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k != "idempotency_key"}
 
@@ -486,6 +491,11 @@ def _fill_events(result: dict[str, Any], events: list[dict[str, Any]]) -> None:
         entry["event"] = {"seq": ev["seq"], "event_id": ev["event_id"], "status": ev["status"]}
     if "files" in result:
         result["event"] = result["files"][0]["event"]
+
+
+def section_hashes(text: str) -> dict[str, str]:
+    """anchor -> section hash, recorded with every event so section history needs no replay."""
+    return {s.anchor: s.hash for s in parse(text).sections}
 
 
 def owner_of(path: str) -> str | None:

@@ -16,14 +16,24 @@ from toolbelt.config import (
 )
 from toolbelt.context import CallContext
 from toolbelt.dispatch import dispatch
-from toolbelt.errors import InvalidArgument, NotFound
+from toolbelt.errors import Conflict, InvalidArgument, NotFound
+from toolbelt.grammar.document import ANCHOR_ID_RE
 from toolbelt.fsio import SafeRoot
 from toolbelt.keys import Keyring, load_keyring
 from toolbelt.ledger import Ledger, NewEvent, VerifyReport, verify_ledger
 from toolbelt.paths import STATE_DIR, Scope, check_owner, check_path
-from toolbelt.pipeline import WritePipeline, owner_of
+from toolbelt.pipeline import WriteOp, WritePipeline, owner_of, section_hashes
 from toolbelt.session import Session
 from toolbelt.text import content_hash
+
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+KIND_PATHS = {
+    "user": "users/{owner}/overview.md",
+    "part": "users/{owner}/parts/{id}/profile.md",
+    "relationship": "users/{owner}/relationships/{id}/profile.md",
+    "note": "users/{owner}/notes/{id}.md",
+}
 
 
 def _ledger_url(root: Path, config: Config) -> str:
@@ -163,6 +173,44 @@ class Workspace:
             target.write_atomic(path, self.ledger.content(digest))
         return {"cutoff_seq": seq, "files": len(state), "out": str(out)}
 
+    def scaffold(self, kind: str, item_id: str, owner: str) -> dict[str, Any]:
+        """Create a file from `templates/<kind>.md` at its SPEC path, as an event."""
+        check_owner(owner)
+        if kind not in KIND_PATHS:
+            raise InvalidArgument(
+                f"Unknown kind {kind!r}.", hint=f"Use one of: {', '.join(KIND_PATHS)}."
+            )
+        if kind == "user" and item_id != owner:
+            raise InvalidArgument(
+                "A user file's id is its owner id.", hint=f"Run `toolbelt new user {owner} --owner {owner}`."
+            )
+        if not ANCHOR_ID_RE.match(item_id) and kind != "user":
+            raise InvalidArgument(
+                f"Id {item_id!r} is not valid.", hint="Use [a-z0-9][a-z0-9_-]*, e.g. p-inner-critic."
+            )
+        path = KIND_PATHS[kind].format(owner=owner, id=item_id)
+        text = self.template(kind).replace("{id}", item_id).replace("{owner}", owner)
+
+        def compute(current: dict[str, str | None]) -> dict[str, str]:
+            if current[path] is not None:
+                raise Conflict(
+                    f"{path} already exists.", hint="Edit it with the md_* tools instead.",
+                    details={"path": path},
+                )
+            return {path: text}
+
+        op = WriteOp(tool="new", args={"kind": kind, "id": item_id, "owner": owner},
+                     paths=[path], compute=compute, op="scaffold")
+        return self.pipeline.run(self.ctx, self.scope, op)
+
+    def template(self, kind: str) -> str:
+        """The template for `kind`: the workspace's own `templates/`, else the built-in ones."""
+        for base in (self.root / "templates", BUILTIN_TEMPLATES):
+            candidate = base / f"{kind}.md"
+            if candidate.is_file():
+                return candidate.read_text(encoding="utf-8")
+        raise NotFound(f"No template for kind {kind!r}.", details={"kind": kind})
+
     def import_files(self, paths: list[str] | None = None) -> list[dict[str, Any]]:
         """Adopt markdown files the ledger does not know yet, one `import` event each."""
         known = self.ledger.state_at(None)
@@ -197,13 +245,20 @@ class Workspace:
                         rationale="adopt a file that existed before the ledger",
                         after_hash=content_hash(data),
                         content=data,
-                        data={"size": len(data)},
+                        data={"size": len(data), "sections": _sections_of(data)},
                     )
                 )
             if events:
                 for ev in self.ledger.append(events, status="committed"):
                     adopted.append({"seq": ev["seq"], "path": ev["path"], "hash": ev["after_hash"]})
         return adopted
+
+
+def _sections_of(data: bytes) -> dict[str, str]:
+    try:
+        return section_hashes(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return {}
 
 
 def _mkdir(path: Path) -> Path:

@@ -1,10 +1,9 @@
-"""The markdown grammar (pure, no I/O): front matter span and protected anchor lines."""
+"""The markdown grammar (pure, no I/O): front matter, anchored sections, list items.
 
-from toolbelt.grammar.protected import (
-    ANCHOR_RE,
-    AnchorMark,
-    anchor_marks,
-    frontmatter_text,
-)
+`parse(text)` gives a `Document`; `edit` builds section edits that cannot change anything but
+their own section; `blocks.scan` finds top-level headings as a CommonMark parser does.
+"""
 
-__all__ = ["ANCHOR_RE", "AnchorMark", "anchor_marks", "frontmatter_text"]
+from toolbelt.grammar.document import ANCHOR_RE, Document, Section, parse
+
+__all__ = ["ANCHOR_RE", "Document", "Section", "parse"]

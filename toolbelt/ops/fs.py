@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from toolbelt.errors import Conflict, Forbidden, InvalidArgument, NotFound, PatchRejected
-from toolbelt.grammar import ANCHOR_RE
+from toolbelt.grammar.document import parse
 from toolbelt.ops.common import Args, WriteArgs, not_found_file
 from toolbelt.ops.patch import FilePatch, apply_file_patch, parse_patch
 from toolbelt.paths import STATE_DIR, check_path, glob_to_regex
@@ -180,13 +180,11 @@ def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
             continue
         if not pattern.search(text):
             continue
-        anchor = None
+        sections = [(s.anchor_line + 1, s.body_end, s.anchor) for s in parse(text).sections]
         for number, raw in enumerate(_LINE_RE.findall(text), start=1):
             line = raw.rstrip("\r\n")
-            am = ANCHOR_RE.match(line)
-            if am:
-                anchor = am.group(1)
             if pattern.search(line):
+                anchor = next((a for lo, hi, a in sections if lo <= number <= hi), None)
                 if len(matches) >= a.max_results:
                     truncated = True
                     break

@@ -1,0 +1,164 @@
+"""Section edits that cannot change a document's structure (pure).
+
+Each edit builds the new text from the untouched lines before and after one section's body, then
+re-parses it and checks that nothing but that body (or the one added section) changed: same
+anchors in the same order, the same anchor and heading lines, the same front matter, every other
+section byte-identical. Bodies that would change the structure are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+
+from toolbelt.grammar.blocks import scan
+from toolbelt.grammar.document import (
+    ANCHOR_ID_RE,
+    LOOSE_ANCHOR_RE,
+    Document,
+    Section,
+    parse,
+)
+
+
+class StructureError(ValueError):
+    """The edit would change the document's structure; the message says how."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+_FM_FENCE_RE = re.compile(r"^(?:---|\.\.\.)\s*$")
+
+
+def check_body(body: str, level: int) -> None:
+    """Refuse a body that would add, end or swallow sections wherever it is placed."""
+    lines = body.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if LOOSE_ANCHOR_RE.match(line):
+            raise StructureError(
+                f"The body contains an anchor comment on its line {number}; anchors are "
+                "added only by md_add_section.",
+                "anchor_in_body",
+            )
+    stripped = [line for line in lines if line.strip()]
+    if stripped and _FM_FENCE_RE.match(stripped[0]):
+        raise StructureError(
+            "The body starts with a front-matter fence (--- or ...); start it with text, or "
+            "use *** for a thematic break.",
+            "frontmatter_fence",
+        )
+    result = scan(lines)
+    for h in result.headings:
+        if h.level <= level:
+            kind = "setext " if h.setext else ""
+            raise StructureError(
+                f"The body's line {h.start + 1} is a {kind}level-{h.level} heading, which would "
+                f"end this level-{level} section; use level {level + 1} or deeper.",
+                "heading_in_body",
+            )
+    if result.open_block in ("fence", "html"):
+        what = "code fence" if result.open_block == "fence" else "HTML block or comment"
+        raise StructureError(
+            f"The body leaves a {what} open, which would swallow the sections after it; "
+            "close it in the body.",
+            "unclosed_block",
+        )
+
+
+def _body_region(body: str, followed: bool) -> list[str]:
+    content = body.strip("\n").split("\n") if body.strip() else []
+    region = [""] + content if content else []
+    if followed:
+        region.append("")
+    return region
+
+
+def _splice(doc: Document, start: int, end: int, region: list[str]) -> str:
+    lines = list(doc.lines)
+    followed = any(line.strip() for line in lines[end:])
+    if not followed:
+        return "\n".join(lines[:start] + region) + "\n"
+    return "\n".join(lines[:start] + region + lines[end:])
+
+
+def replace_body(doc: Document, section: Section, body: str) -> str:
+    """The document with `section`'s body replaced by `body` (checked)."""
+    check_body(body, section.level)
+    followed = any(line.strip() for line in doc.lines[section.body_end :])
+    text = _splice(doc, section.body_start, section.body_end, _body_region(body, followed))
+    verify_unchanged_except(doc, parse(text), changed=section.anchor)
+    return text
+
+
+def add_section(
+    doc: Document, anchor: str, heading: str, body: str, after: Section | None
+) -> str:
+    """The document with a new anchored H2 section appended, or placed after `after`."""
+    if not ANCHOR_ID_RE.match(anchor):
+        raise StructureError(
+            f"Anchor id {anchor!r} is not valid: use [a-z0-9][a-z0-9_-]* (at most 64).",
+            "anchor_id",
+        )
+    if doc.section(anchor) is not None:
+        raise StructureError(f"Anchor {anchor!r} already exists in this file.", "anchor_exists")
+    heading = heading.strip()
+    if not heading or "\n" in heading or heading.startswith("#") or LOOSE_ANCHOR_RE.match(heading):
+        raise StructureError(
+            "The heading must be one line of text without leading # marks.", "heading"
+        )
+    check_body(body, 2)
+    block = [f"<!-- anchor: {anchor} v1 -->", f"## {heading}"]
+    if body.strip():
+        block += ["", *body.strip("\n").split("\n")]
+    lines = list(doc.lines)
+    at = len(lines) if after is None else after.body_end
+    head = lines[:at]
+    while head and not head[-1].strip():
+        head.pop()
+    tail = lines[at:]
+    if any(line.strip() for line in tail):
+        new_lines = [*head, "", *block, "", *tail]
+    else:
+        new_lines = [*head, "", *block] if head else block
+    text = "\n".join(new_lines).rstrip("\n") + "\n"
+    after_doc = parse(text)
+    expected = doc.anchors()
+    index = len(expected) if after is None else expected.index(after.anchor) + 1
+    expected.insert(index, anchor)
+    if after_doc.anchors() != expected:
+        raise StructureError("The new section would change the file's other sections.", "structure")
+    verify_unchanged_except(doc, after_doc, added=anchor)
+    return text
+
+
+def verify_unchanged_except(
+    before: Document, after: Document, *, changed: str | None = None, added: str | None = None
+) -> None:
+    """Raise unless `after` has `before`'s front matter, anchors (plus `added`), anchor and
+    heading lines, and every section body except `changed`'s, all byte-identical."""
+    if after.frontmatter != before.frontmatter:
+        raise StructureError("The edit would change the front matter.", "frontmatter")
+    want = [a for a in before.anchors()]
+    got = [a for a in after.anchors() if a != added]
+    if got != want:
+        raise StructureError(
+            "The edit would add, remove or reorder anchored sections.", "structure"
+        )
+    old = {s.anchor: s for s in before.sections}
+    for s in after.sections:
+        if s.anchor == added:
+            continue
+        o = old[s.anchor]
+        if before.lines[o.anchor_line : o.heading_end + 1] != after.lines[
+            s.anchor_line : s.heading_end + 1
+        ]:
+            raise StructureError(
+                f"The edit would change the anchor or heading of section {s.anchor!r}.",
+                "structure",
+            )
+        if s.anchor != changed and s.hash != o.hash:
+            raise StructureError(
+                f"The edit would change section {s.anchor!r}, which it does not target.",
+                "structure",
+            )
