@@ -17,15 +17,14 @@ from toolbelt.config import (
 from toolbelt.context import CallContext
 from toolbelt.dispatch import dispatch
 from toolbelt.errors import Conflict, InvalidArgument, NotFound
-from toolbelt.grammar.document import ANCHOR_ID_RE
 from toolbelt.fsio import SafeRoot
+from toolbelt.grammar.document import ANCHOR_ID_RE
 from toolbelt.keys import Keyring, load_keyring
 from toolbelt.ledger import Ledger, NewEvent, VerifyReport, verify_ledger
 from toolbelt.paths import STATE_DIR, Scope, check_owner, check_path
 from toolbelt.pipeline import WriteOp, WritePipeline, owner_of, section_hashes
 from toolbelt.session import Session
 from toolbelt.text import content_hash
-
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 KIND_PATHS = {
@@ -182,11 +181,13 @@ class Workspace:
             )
         if kind == "user" and item_id != owner:
             raise InvalidArgument(
-                "A user file's id is its owner id.", hint=f"Run `toolbelt new user {owner} --owner {owner}`."
+                "A user file's id is its owner id.",
+                hint=f"Run `toolbelt new user {owner} --owner {owner}`.",
             )
         if not ANCHOR_ID_RE.match(item_id) and kind != "user":
             raise InvalidArgument(
-                f"Id {item_id!r} is not valid.", hint="Use [a-z0-9][a-z0-9_-]*, e.g. p-inner-critic."
+                f"Id {item_id!r} is not valid.",
+                hint="Use [a-z0-9][a-z0-9_-]*, e.g. p-inner-critic.",
             )
         path = KIND_PATHS[kind].format(owner=owner, id=item_id)
         text = self.template(kind).replace("{id}", item_id).replace("{owner}", owner)

@@ -102,8 +102,12 @@ _BLOCK_NAMES = (
     "noframes|ol|optgroup|option|p|param|search|section|summary|table|tbody|td|tfoot|th|"
     "thead|title|tr|track|ul"
 )
-_ATTR = r"(?:\s+[a-zA-Z_:][a-zA-Z0-9:._-]*" r"""(?:\s*=\s*(?:[^"'=<>`\x00-\x20]+|'[^']*'|"[^"]*"))?)"""
-_OPEN_CLOSE_TAG = r"^(?:<[A-Za-z][A-Za-z0-9\-]*" + _ATTR + r"*\s*\/?>|<\/[A-Za-z][A-Za-z0-9\-]*\s*>)"
+_ATTR = (
+    r"(?:\s+[a-zA-Z_:][a-zA-Z0-9:._-]*" r"""(?:\s*=\s*(?:[^"'=<>`\x00-\x20]+|'[^']*'|"[^"]*"))?)"""
+)
+_OPEN_CLOSE_TAG = (
+    r"^(?:<[A-Za-z][A-Za-z0-9\-]*" + _ATTR + r"*\s*\/?>|<\/[A-Za-z][A-Za-z0-9\-]*\s*>)"
+)
 # (start, end) of the 7 kinds of HTML block; kinds 6-7 end at a blank line.
 _HTML_OPEN = (
     re.compile(r"^<(?a:(script|pre|style|textarea))(?=(\s|>|$))", re.IGNORECASE),
@@ -290,12 +294,12 @@ class _Scanner:
     def __init__(self, lines: list[str]) -> None:
         src, tabs = _prepare(lines)
         n = len(src)
-        ts = list(map(sub, map(len, src), map(len, map(str.lstrip, src, repeat(" \t")))))
-        self.src = [*src, ""]  # markdown-it's fake last line
-        self.ts = [*ts, 0]
-        self.sc = _columns(self.src, self.ts) if tabs else self.ts.copy()
-        self.bm = [0] * (n + 1)
-        self.bsc = [0] * (n + 1)
+        ts: list[int] = list(map(sub, map(len, src), map(len, map(str.lstrip, src, repeat(" \t")))))
+        self.src: list[str] = [*src, ""]  # markdown-it's fake last line
+        self.ts: list[int] = [*ts, 0]
+        self.sc: list[int] = _columns(self.src, self.ts) if tabs else self.ts.copy()
+        self.bm: list[int] = [0] * (n + 1)
+        self.bsc: list[int] = [0] * (n + 1)
         self.line_max = n
         self.blk = 0  # required content indent (blkIndent)
         self.list_indent = -1

@@ -195,7 +195,9 @@ def _problems(
             continue
         if ANCHOR_RE.match(lines[i]):
             problems.append(
-                Problem("orphan_anchor", i + 1, "anchor line is not directly above a top-level heading")
+                Problem(
+                    "orphan_anchor", i + 1, "anchor line is not directly above a top-level heading"
+                )
             )
         else:
             problems.append(Problem("malformed_anchor", i + 1, "anchor comment is not well formed"))

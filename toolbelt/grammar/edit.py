@@ -68,7 +68,7 @@ def check_body(body: str, level: int) -> None:
 
 def _body_region(body: str, followed: bool) -> list[str]:
     content = body.strip("\n").split("\n") if body.strip() else []
-    region = [""] + content if content else []
+    region = ["", *content] if content else []
     if followed:
         region.append("")
     return region
@@ -139,7 +139,7 @@ def verify_unchanged_except(
     heading lines, and every section body except `changed`'s, all byte-identical."""
     if after.frontmatter != before.frontmatter:
         raise StructureError("The edit would change the front matter.", "frontmatter")
-    want = [a for a in before.anchors()]
+    want = before.anchors()
     got = [a for a in after.anchors() if a != added]
     if got != want:
         raise StructureError(

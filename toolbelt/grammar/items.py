@@ -43,9 +43,9 @@ def _first_item(lines: list[str]) -> int | None:
     for i, line in enumerate(lines):
         fm = _FENCE_RE.match(line)
         if fence is not None:
-            if fm and fm.group(1)[0] == fence[0] and len(fm.group(1)) >= len(fence):
-                if not line.strip().lstrip(fence[0]):
-                    fence = None
+            closes = fm and fm.group(1)[0] == fence[0] and len(fm.group(1)) >= len(fence)
+            if closes and not line.strip().lstrip(fence[0]):
+                fence = None
             continue
         if fm:
             fence = fm.group(1)
@@ -79,7 +79,8 @@ def list_items(lines: list[str]) -> list[Item]:
             if im.group(2) != marker:
                 break
             items.append(Item(text, start, last + 1, marker, indent))
-            start, offset, text, indent = i, _content_offset(im), (im.group(4) or "").strip(), im.group(1)
+            start, offset, indent = i, _content_offset(im), im.group(1)
+            text = (im.group(4) or "").strip()
             last = i
         elif _indent(line) >= offset:
             last = i
@@ -107,8 +108,8 @@ def edit_items(body: str, add: list[str], remove: list[str], dedupe: bool) -> tu
             drop.update(range(it.start, it.end))
     kept_texts = [it.text for it in items if it.text not in wanted]
     new_items: list[str] = []
-    for text in add:
-        text = text.strip()
+    for raw in add:
+        text = raw.strip()
         if dedupe and (text in kept_texts or text in new_items):
             continue
         new_items.append(text)

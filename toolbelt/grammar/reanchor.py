@@ -39,7 +39,7 @@ def reanchor(text: str, template: str) -> Reanchoring:
             h for h in doc.unanchored if h.level == want.level and h.text.strip() == want.heading
         ]
         if len(matches) != 1:
-            why = "the heading is not there" if not matches else "the heading appears more than once"
+            why = "the heading is missing" if not matches else "the heading appears more than once"
             result.unresolved[want.anchor] = f"{why} ({'#' * want.level} {want.heading})"
             continue
         inserts[matches[0].start] = f"<!-- anchor: {want.anchor} v{want.version} -->"
@@ -54,7 +54,8 @@ def reanchor(text: str, template: str) -> Reanchoring:
     fixed = "\n".join(out)
     after = parse(fixed)
     if not set(result.restored) <= set(after.anchors()):
-        result.unresolved.update({a: "the restored anchor does not parse" for a in result.restored})
+        why = "the restored anchor does not parse"
+        result.unresolved.update(dict.fromkeys(result.restored, why))
         result.restored = []
         return result
     result.text = fixed
