@@ -61,9 +61,10 @@ class Problem:
 class Document:
     text: str
     lines: tuple[str, ...]
-    """The text split on newlines (a final newline gives a last "" entry)."""
+    """The text split on newlines (a final newline gives a last "" entry), each line as
+    canonicalization writes it: no BOM, no CR, no trailing whitespace."""
     frontmatter: str | None
-    """The front matter block, fences included, exactly as in the text."""
+    """The front matter block, fences included, as its canonical lines."""
     frontmatter_end: int
     """Index of the first line after the front matter (0 when there is none)."""
     meta: dict[str, Any] | None
@@ -124,7 +125,10 @@ def body_text(lines: tuple[str, ...] | list[str], start: int, end: int) -> str:
 
 
 def _parse(text: str) -> Document:
-    lines = text.split("\n")
+    # Read the lines as canonicalization writes them (no BOM, CR/CRLF -> LF, no trailing
+    # whitespace): a CRLF file keeps its anchors, and no write can change the structure it had.
+    canonical = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in canonical.split("\n")]
     fm_end = split_frontmatter(lines)
     found = scan(lines[fm_end:])
     headings = tuple(

@@ -31,6 +31,13 @@ class StructureError(ValueError):
 _FM_FENCE_RE = re.compile(r"^(?:---|\.\.\.)\s*$")
 
 
+def _as_written(body: str) -> str:
+    """`body` as canonicalization will write it inside the file (CR/CRLF -> LF, trailing
+    whitespace dropped), so the structure checks judge the lines that land on disk."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.rstrip() for line in body.split("\n"))
+
+
 def check_body(body: str, level: int) -> None:
     """Refuse a body that would add, end or swallow sections wherever it is placed."""
     lines = body.split("\n")
@@ -48,7 +55,9 @@ def check_body(body: str, level: int) -> None:
             "use *** for a thematic break.",
             "frontmatter_fence",
         )
-    result = scan(lines)
+    # A blank line always follows the body in the file (see _body_region), and it closes an
+    # HTML block of kinds 6-7: only what survives it would swallow the next section.
+    result = scan([*lines, ""])
     for h in result.headings:
         if h.level <= level:
             kind = "setext " if h.setext else ""
@@ -84,6 +93,7 @@ def _splice(doc: Document, start: int, end: int, region: list[str]) -> str:
 
 def replace_body(doc: Document, section: Section, body: str) -> str:
     """The document with `section`'s body replaced by `body` (checked)."""
+    body = _as_written(body)
     check_body(body, section.level)
     followed = any(line.strip() for line in doc.lines[section.body_end :])
     text = _splice(doc, section.body_start, section.body_end, _body_region(body, followed))
@@ -103,10 +113,17 @@ def add_section(
     if doc.section(anchor) is not None:
         raise StructureError(f"Anchor {anchor!r} already exists in this file.", "anchor_exists")
     heading = heading.strip()
-    if not heading or "\n" in heading or heading.startswith("#") or LOOSE_ANCHOR_RE.match(heading):
+    if (
+        not heading
+        or "\n" in heading
+        or "\r" in heading
+        or heading.startswith("#")
+        or LOOSE_ANCHOR_RE.match(heading)
+    ):
         raise StructureError(
             "The heading must be one line of text without leading # marks.", "heading"
         )
+    body = _as_written(body)
     check_body(body, 2)
     block = [f"<!-- anchor: {anchor} v1 -->", f"## {heading}"]
     if body.strip():

@@ -114,7 +114,9 @@ def edit_items(body: str, add: list[str], remove: list[str], dedupe: bool) -> tu
             continue
         new_items.append(text)
     if items:
-        marker, indent = items[0].marker, items[0].indent
+        # Indented like the item it follows: under a less indented last item, the first
+        # item's indent could reach its content column and nest the new item inside it.
+        marker, indent = items[-1].marker, items[-1].indent
         insert_at = items[-1].end
     else:
         marker, indent = "-", ""
