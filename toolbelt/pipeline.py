@@ -503,11 +503,44 @@ def owner_of(path: str) -> str | None:
     return parts[1] if len(parts) > 2 and parts[0] == "users" else None
 
 
+_HUNK_HEADER_RE = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+
+
 def unified_diff(path: str, before: str | None, after: str) -> str:
+    """A unified diff with one line of context. Lines shared at both ends are set aside
+    before difflib runs, so a one-section edit of a large file costs only that section."""
     a = [] if before is None else _LINES_RE.findall(before)
     b = _LINES_RE.findall(after)
+    head = 0
+    limit = min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    skip = max(head - 1, 0)  # keep one line of context on each side
+    keep_tail = max(tail - 1, 0)
     fromfile = "/dev/null" if before is None else f"a/{path}"
-    diff = "".join(difflib.unified_diff(a, b, fromfile, f"b/{path}", n=1))
+    lines = list(
+        difflib.unified_diff(
+            a[skip : len(a) - keep_tail], b[skip : len(b) - keep_tail], fromfile, f"b/{path}", n=1
+        )
+    )
+    if skip:
+        lines = [_shift_hunk(line, skip) for line in lines]
+    diff = "".join(lines)
     if len(diff) > MAX_DIFF_CHARS:
         diff = diff[:MAX_DIFF_CHARS] + f"\n... diff truncated at {MAX_DIFF_CHARS} characters\n"
     return diff
+
+
+def _shift_hunk(line: str, offset: int) -> str:
+    m = _HUNK_HEADER_RE.match(line)
+    if not m:
+        return line
+    old_start, old_len, new_start, new_len = m.groups()
+    shifted_old = int(old_start) + offset if int(old_start) else 0
+    return (
+        f"@@ -{shifted_old}{old_len or ''} +{int(new_start) + offset}{new_len or ''} @@"
+        + line[m.end() :]
+    )
