@@ -61,7 +61,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.file}:{self.line}:{self.title}"
+        return f"{self.file}: {self.title}"
 
 
 def _block_text(lines: list[str]) -> str:
@@ -83,7 +83,7 @@ def _input_bytes(text: str, words: list[str]) -> bytes:
     return text.encode("utf-8")
 
 
-def _parse_call(words: list[str], block: str, where: str) -> Step:
+def _parse_call(words: list[str], block: str, where: str, line: int) -> Step:
     if not words:
         raise ValueError(f"{where}: %% call needs a tool name")
     tool, rest = words[0], words[1:]
@@ -96,7 +96,7 @@ def _parse_call(words: list[str], block: str, where: str) -> Step:
     args = json.loads(raw or block or "{}")
     if not isinstance(args, dict):
         raise ValueError(f"{where}: call arguments must be a JSON object")
-    return Step(tool, name, args, int(where.rsplit(":", 1)[1]))
+    return Step(tool, name, args, line)
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -123,14 +123,16 @@ def load_cases(path: Path) -> list[Case]:
         if kind == "input":
             case.input = _input_bytes(block, rest)
         elif kind == "call":
-            case.steps.append(_parse_call(rest, block, where))
+            case.steps.append(_parse_call(rest, block, where, number))
         elif kind == "arg":
-            if not case.steps or len(rest) != 1:
-                raise ValueError(f"{where}: %% arg NAME must follow a %% call")
+            if not case.steps or case.steps[-1].expect or len(rest) != 1:
+                raise ValueError(f"{where}: %% arg NAME must follow a %% call, before its checks")
             case.steps[-1].args[rest[0]] = block
         elif kind in ("output", "unchanged", "error", "result"):
             if not case.steps:
                 raise ValueError(f"{where}: %% {kind} must follow a %% call")
+            if kind == "error" and not 1 <= len(rest) <= 2:
+                raise ValueError(f"{where}: %% error CODE [REASON]")
             case.steps[-1].expect.append(Expectation(kind, rest, block, number))
         else:
             raise ValueError(f"{where}: unknown directive {kind!r}")

@@ -146,6 +146,13 @@ def add_section(
     if after_doc.anchors() != expected:
         raise StructureError("The new section would change the file's other sections.", "structure")
     verify_unchanged_except(doc, after_doc, added=anchor)
+    new = after_doc.section(anchor)
+    if new is None or new.heading != heading:
+        raise StructureError(
+            f"The heading {heading!r} would read back as {new.heading if new else None!r} "
+            "(for example a closing #); rephrase it.",
+            "heading",
+        )
     return text
 
 

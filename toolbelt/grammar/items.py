@@ -127,4 +127,14 @@ def edit_items(body: str, add: list[str], remove: list[str], dedupe: bool) -> tu
     if added and not items and before and before[-1].strip():
         added.insert(0, "")
     out = before + added + after
+    want = kept_texts + new_items
+    if want and not missing and [it.text for it in list_items(out)] != want:
+        from toolbelt.grammar.edit import StructureError  # edit imports this module's users
+
+        raise StructureError(
+            "The edited list would not read back as the expected items (an item such as "
+            "'---' or '* * *' reads as a thematic break, not a list item); use "
+            "md_patch_section for such content.",
+            "list_items",
+        )
     return ("\n".join(out).strip("\n") + "\n" if any(x.strip() for x in out) else ""), missing

@@ -31,9 +31,11 @@ def _read_doc(session: Session, path: str) -> tuple[Document, bytes]:
     return parse(decode_text(data, path)), data
 
 
-def _section(doc: Document, path: str, anchor: str) -> Section:
+def _section(doc: Document, path: str, anchor: str, *, write: bool = True) -> Section:
+    """The section, or a refusal. Writes refuse a file with any duplicate anchor ids; reads
+    refuse only the duplicated anchor itself."""
     dupes = doc.duplicate_anchors()
-    if dupes:
+    if dupes and (write or anchor in dupes):
         raise LintBlocked(
             f"{path} has duplicate anchor ids ({', '.join(dupes)}); section tools refuse it.",
             hint="Ask a maintainer to fix the duplicates (`toolbelt lint`); read it with fs_read.",
@@ -134,7 +136,7 @@ class MdReadSectionArgs(Args):
 
 def md_read_section(session: Session, a: MdReadSectionArgs) -> dict[str, Any]:
     doc, _ = _read_doc(session, a.path)
-    s = _section(doc, a.path, a.anchor)
+    s = _section(doc, a.path, a.anchor, write=False)
     return {
         "path": a.path,
         "anchor": s.anchor,
@@ -175,6 +177,15 @@ def md_history(session: Session, a: MdHistoryArgs) -> dict[str, Any]:
         })
     if not events:
         raise not_found_file(session, a.path)
+    if a.anchor is not None and not versions:
+        latest = session.ledger.content(events[-1]["after_hash"]).decode("utf-8", "replace")
+        anchors = parse(latest).anchors()
+        raise NotFound(
+            f"{a.path} has no section with anchor {a.anchor!r} in any version.",
+            hint=f"Use one of: {', '.join(anchors)}." if anchors
+            else "The file has no anchored sections; omit anchor for the file's history.",
+            details={"path": a.path, "anchor": a.anchor, "anchors": anchors},
+        )
     versions.reverse()
     return {"path": a.path, "anchor": a.anchor, "versions": versions[: a.limit]}
 
