@@ -31,7 +31,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -675,11 +674,6 @@ def test_md_tools_keep_structure_under_hostile_input() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="list[str] arguments (add, remove, evidence) accept lone surrogates, which then fail "
-    "UTF-8 encoding inside the pipeline: the envelope is `internal`, not `invalid_argument`",
-)
 def test_lone_surrogates_in_list_arguments_are_invalid_arguments(ws: Workspace) -> None:
     path = "users/u1/parts/p-anxious-planner/profile.md"
     calls = [

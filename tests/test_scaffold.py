@@ -204,7 +204,8 @@ def add_local_template(maintainer: Workspace, workspace_dir: Path) -> None:
     """A workspace-local templates/part.md, adopted so that `verify` knows the file."""
     (workspace_dir / "templates").mkdir()
     (workspace_dir / "templates" / "part.md").write_bytes(CUSTOM_PART.encode("utf-8"))
-    maintainer.import_files(["templates/part.md"])
+    # Templates are configuration, not memory: verify leaves templates/ alone.
+    assert maintainer.verify().ok
 
 
 def test_workspace_template_overrides_the_builtin_one(

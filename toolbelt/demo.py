@@ -77,14 +77,19 @@ class Narrator:
                 for s in result["sections"]
             )
         if "body" in result:
-            return (f"## {result['heading']}: {len(result['body'])} chars, "
-                    f"{len(result['items'])} items, section hash {result['hash'][:19]}…")
+            return (
+                f"## {result['heading']}: {len(result['body'])} chars, "
+                f"{len(result['items'])} items, section hash {result['hash'][:19]}…"
+            )
         if "event" in result:
             ev = result["event"]
             what = "no change" if ev is None else f"seq {ev['seq']} {ev['status']}"
             replay = " (replayed: nothing written)" if result.get("replayed") else ""
-            section = (f", section {result['anchor']} now {result['section_hash'][:19]}…"
-                       if result.get("section_hash") else f", {result['after_hash'][:19]}…")
+            section = (
+                f", section {result['anchor']} now {result['section_hash'][:19]}…"
+                if result.get("section_hash")
+                else f", {result['after_hash'][:19]}…"
+            )
             notes = "".join(f"; {w['message']}" for w in result.get("warnings", []))
             return f"{what}{replay}{section}{notes}"
         return _compact(result)
@@ -147,28 +152,60 @@ def _story(n: Narrator, root: Path) -> None:
     _step("It reads one section, and rewrites it with the section's hash as a guard")
     env = n.call("md_read_section", {"path": overview, "anchor": "goals"})
     goals = env["result"]["body"].replace("under 2:15", "under 2:10")
-    n.call("md_patch_section", {"path": overview, "anchor": "goals", "body": goals,
-                                "expected_hash": env["result"]["hash"],
-                                "rationale": "she raised her half-marathon target"})
-    n.call("md_patch_section", {"path": overview, "anchor": "goals", "body": goals + "- x\n",
-                                "expected_hash": env["result"]["hash"]})
-    n.call("md_patch_section", {"path": overview, "anchor": "goals",
-                                "body": "## Goals, rewritten\n- one goal\n"})
+    n.call(
+        "md_patch_section",
+        {
+            "path": overview,
+            "anchor": "goals",
+            "body": goals,
+            "expected_hash": env["result"]["hash"],
+            "rationale": "she raised her half-marathon target",
+        },
+    )
+    n.call(
+        "md_patch_section",
+        {
+            "path": overview,
+            "anchor": "goals",
+            "body": goals + "- x\n",
+            "expected_hash": env["result"]["hash"],
+        },
+    )
+    n.call(
+        "md_patch_section",
+        {"path": overview, "anchor": "goals", "body": "## Goals, rewritten\n- one goal\n"},
+    )
 
     _step("It curates a bullet list: add, dedupe, remove")
-    n.call("md_curate_list", {
-        "path": evidence, "anchor": "evidence",
-        "add": ["Checks the calendar twice a day, including on holiday (session 2026-10-13)",
-                "Rewrote the race-day packing list four times (session 2026-11-20)"],
-        "remove": ['"I made three lists before the trip" (session 2026-11-02)'],
-        "rationale": "fold today's session into the evidence"})
-    n.call("md_curate_list", {"path": evidence, "anchor": "evidence",
-                              "remove": ["Never plans anything"]})
+    n.call(
+        "md_curate_list",
+        {
+            "path": evidence,
+            "anchor": "evidence",
+            "add": [
+                "Checks the calendar twice a day, including on holiday (session 2026-10-13)",
+                "Rewrote the race-day packing list four times (session 2026-11-20)",
+            ],
+            "remove": ['"I made three lists before the trip" (session 2026-11-02)'],
+            "rationale": "fold today's session into the evidence",
+        },
+    )
+    n.call(
+        "md_curate_list",
+        {"path": evidence, "anchor": "evidence", "remove": ["Never plans anything"]},
+    )
 
     _step("It adds a new anchored section")
-    n.call("md_add_section", {"path": evidence, "anchor": "experiments",
-                              "heading": "Experiments", "after_anchor": "needs",
-                              "body": "- One list only before the 10k (from 2026-11-20)\n"})
+    n.call(
+        "md_add_section",
+        {
+            "path": evidence,
+            "anchor": "experiments",
+            "heading": "Experiments",
+            "after_anchor": "needs",
+            "body": "- One list only before the 10k (from 2026-11-20)\n",
+        },
+    )
     n.call("md_list_sections", {"path": evidence})
 
     _step("It records new evidence with an exact unified diff (no fuzz)")
@@ -288,8 +325,10 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
         finally:
             agent.close()
         for v in env["result"]["versions"]:
-            _say(f"  seq {v['seq']:>3}  {v['op']:<15} {v['actor_id']:<13} {v['hash'][:19]}…  "
-                 f"{v['rationale'] or ''}")
+            _say(
+                f"  seq {v['seq']:>3}  {v['op']:<15} {v['actor_id']:<13} {v['hash'][:19]}…  "
+                f"{v['rationale'] or ''}"
+            )
 
         _step("Time travel: the note as it was, and the whole workspace at an earlier cutoff")
         note = "users/u1/notes/session-2026-11-20.md"

@@ -62,6 +62,27 @@ def _lookup(name: Any) -> Tool:
     )
 
 
+def _not_utf8(value: Any, where: str = "") -> str | None:
+    """The path of the first string (key or value) that cannot be encoded as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "(arguments)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            if _not_utf8(str(key), name) or _not_utf8(item, name):
+                return name
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _not_utf8(item, f"{where}.{index}")
+            if found:
+                return found
+    return None
+
+
 def _validate(tool: Tool, args: Any) -> Any:
     if args is None:
         args = {}
@@ -69,6 +90,13 @@ def _validate(tool: Tool, args: Any) -> Any:
         raise InvalidArgument(
             f"Arguments to {tool.name} must be a JSON object.",
             hint=f"Pass an object with the fields of {tool.name}'s schema.",
+        )
+    bad = _not_utf8(args)
+    if bad is not None:
+        raise InvalidArgument(
+            f"Argument {bad!r} of {tool.name} is not valid Unicode text (a lone surrogate).",
+            hint=f"Send {bad!r} as proper UTF-8 text and call {tool.name} again.",
+            details={"field": bad},
         )
     try:
         return tool.input_model.model_validate(args)

@@ -285,9 +285,8 @@ class WritePipeline:
                     "path": path,
                     "region": "anchors",
                     "removed_or_changed": [p[0] for p in old if p not in new],
-                    "added": [p[0] for p in new if p not in old] + [
-                        line for line in _stray_anchors(now) if line not in _stray_anchors(was)
-                    ],
+                    "added": [p[0] for p in new if p not in old]
+                    + [line for line in _stray_anchors(now) if line not in _stray_anchors(was)],
                 },
             )
 

@@ -116,10 +116,10 @@ class Workspace:
         return self.pipeline.recover()
 
     def disk_state(self) -> dict[str, str]:
-        """Hash of every markdown file on disk (outside .toolbelt/)."""
+        """Hash of every markdown memory file on disk (not .toolbelt/ state, not templates/)."""
         state = {}
         for entry in self.files.walk("."):
-            if entry.kind != "file" or entry.path.startswith(STATE_DIR + "/"):
+            if entry.kind != "file" or entry.path.startswith((STATE_DIR + "/", "templates/")):
                 continue
             if not entry.path.endswith(".md"):
                 continue
@@ -195,13 +195,19 @@ class Workspace:
         def compute(current: dict[str, str | None]) -> dict[str, str]:
             if current[path] is not None:
                 raise Conflict(
-                    f"{path} already exists.", hint="Edit it with the md_* tools instead.",
+                    f"{path} already exists.",
+                    hint="Edit it with the md_* tools instead.",
                     details={"path": path},
                 )
             return {path: text}
 
-        op = WriteOp(tool="new", args={"kind": kind, "id": item_id, "owner": owner},
-                     paths=[path], compute=compute, op="scaffold")
+        op = WriteOp(
+            tool="new",
+            args={"kind": kind, "id": item_id, "owner": owner},
+            paths=[path],
+            compute=compute,
+            op="scaffold",
+        )
         return self.pipeline.run(self.ctx, self.scope, op)
 
     def template(self, kind: str) -> str:

@@ -86,9 +86,7 @@ class Document:
 
     def protected(self) -> list[tuple[str, ...]]:
         """Anchor and heading lines of every section, in order: what must never change."""
-        return [
-            tuple(self.lines[s.anchor_line : s.heading_end + 1]) for s in self.sections
-        ]
+        return [tuple(self.lines[s.anchor_line : s.heading_end + 1]) for s in self.sections]
 
     def duplicate_anchors(self) -> list[str]:
         anchors = self.anchors()
@@ -132,8 +130,7 @@ def _parse(text: str) -> Document:
     fm_end = split_frontmatter(lines)
     found = scan(lines[fm_end:])
     headings = tuple(
-        Heading(h.start + fm_end, h.end + fm_end, h.level, h.text, h.setext)
-        for h in found.headings
+        Heading(h.start + fm_end, h.end + fm_end, h.level, h.text, h.setext) for h in found.headings
     )
     anchored: list[tuple[Heading, str, int]] = []
     unanchored: list[Heading] = []

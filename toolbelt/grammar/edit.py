@@ -18,15 +18,7 @@ from toolbelt.grammar.document import (
     Section,
     parse,
 )
-
-
-class StructureError(ValueError):
-    """The edit would change the document's structure; the message says how."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
+from toolbelt.grammar.structure import StructureError
 
 _FM_FENCE_RE = re.compile(r"^(?:---|\.\.\.)\s*$")
 
@@ -101,9 +93,7 @@ def replace_body(doc: Document, section: Section, body: str) -> str:
     return text
 
 
-def add_section(
-    doc: Document, anchor: str, heading: str, body: str, after: Section | None
-) -> str:
+def add_section(doc: Document, anchor: str, heading: str, body: str, after: Section | None) -> str:
     """The document with a new anchored H2 section appended, or placed after `after`."""
     if not ANCHOR_ID_RE.match(anchor):
         raise StructureError(
@@ -174,9 +164,10 @@ def verify_unchanged_except(
         if s.anchor == added:
             continue
         o = old[s.anchor]
-        if before.lines[o.anchor_line : o.heading_end + 1] != after.lines[
-            s.anchor_line : s.heading_end + 1
-        ]:
+        if (
+            before.lines[o.anchor_line : o.heading_end + 1]
+            != after.lines[s.anchor_line : s.heading_end + 1]
+        ):
             raise StructureError(
                 f"The edit would change the anchor or heading of section {s.anchor!r}.",
                 "structure",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from toolbelt.grammar.structure import StructureError
+
 _ITEM_RE = re.compile(r"^( {0,3})([-*+])(?:([ \t]+)(.*))?$")
 _THEMATIC_RE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -129,11 +131,9 @@ def edit_items(body: str, add: list[str], remove: list[str], dedupe: bool) -> tu
     out = before + added + after
     want = kept_texts + new_items
     if want and not missing and [it.text for it in list_items(out)] != want:
-        from toolbelt.grammar.edit import StructureError  # edit imports this module's users
-
         raise StructureError(
             "The edited list would not read back as the expected items (an item such as "
-            "'---' or '* * *' reads as a thematic break, not a list item); use "
+            "'---' after a '-' marker reads as a thematic break, not a list item); use "
             "md_patch_section for such content.",
             "list_items",
         )

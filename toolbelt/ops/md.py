@@ -9,8 +9,9 @@ from pydantic import Field
 
 from toolbelt.errors import Conflict, InvalidArgument, LintBlocked, NotFound
 from toolbelt.grammar.document import Document, Section, parse
-from toolbelt.grammar.edit import StructureError, add_section, replace_body
+from toolbelt.grammar.edit import add_section, replace_body
 from toolbelt.grammar.items import edit_items
+from toolbelt.grammar.structure import StructureError
 from toolbelt.ledger import EventFilter
 from toolbelt.ops.common import Args, WriteArgs, not_found_file
 from toolbelt.paths import check_path
@@ -46,7 +47,8 @@ def _section(doc: Document, path: str, anchor: str, *, write: bool = True) -> Se
         anchors = doc.anchors()
         raise NotFound(
             f"{path} has no section with anchor {anchor!r}.",
-            hint=f"Use one of: {', '.join(anchors)}." if anchors
+            hint=f"Use one of: {', '.join(anchors)}."
+            if anchors
             else "The file has no anchored sections; add one with md_add_section.",
             details={"path": path, "anchor": anchor, "anchors": anchors},
         )
@@ -94,8 +96,15 @@ def _section_result(anchor: str) -> Callable[[str, str], dict[str, Any]]:
     return extra
 
 
-def _run(session: Session, tool: str, args: Args, path: str, anchor: str, op: str,
-         compute: Callable[[str], str]) -> dict[str, Any]:
+def _run(
+    session: Session,
+    tool: str,
+    args: Args,
+    path: str,
+    anchor: str,
+    op: str,
+    compute: Callable[[str], str],
+) -> dict[str, Any]:
     check_path(path)
 
     def whole(current: dict[str, str | None]) -> dict[str, str]:
@@ -108,8 +117,15 @@ def _run(session: Session, tool: str, args: Args, path: str, anchor: str, op: st
             raise _structure_error(exc, path, anchor) from None
 
     write = WriteOp(
-        tool=tool, args=args.model_dump(), paths=[path], compute=whole, type="profile_update",
-        op=op, anchor=anchor, protect=False, result_extra=_section_result(anchor),
+        tool=tool,
+        args=args.model_dump(),
+        paths=[path],
+        compute=whole,
+        type="profile_update",
+        op=op,
+        anchor=anchor,
+        protect=False,
+        result_extra=_section_result(anchor),
     )
     return session.pipeline.run(session.ctx, session.scope, write)
 
@@ -157,9 +173,7 @@ class MdHistoryArgs(Args):
 def md_history(session: Session, a: MdHistoryArgs) -> dict[str, Any]:
     check_path(a.path)
     session.scope.require_read(a.path)
-    events = session.ledger.query(
-        EventFilter(path=a.path, statuses=["committed"], limit=100_000)
-    )
+    events = session.ledger.query(EventFilter(path=a.path, statuses=["committed"], limit=100_000))
     versions: list[dict[str, Any]] = []
     previous: str | None = None
     for ev in events:
@@ -171,10 +185,16 @@ def md_history(session: Session, a: MdHistoryArgs) -> dict[str, Any]:
                 previous = digest
                 continue
         previous = digest
-        versions.append({
-            "seq": ev["seq"], "ts": ev["ts"], "actor_id": ev["actor_id"], "op": ev["op"],
-            "rationale": ev["rationale"], "hash": digest,
-        })
+        versions.append(
+            {
+                "seq": ev["seq"],
+                "ts": ev["ts"],
+                "actor_id": ev["actor_id"],
+                "op": ev["op"],
+                "rationale": ev["rationale"],
+                "hash": digest,
+            }
+        )
     if not events:
         raise not_found_file(session, a.path)
     if a.anchor is not None and not versions:
@@ -182,7 +202,8 @@ def md_history(session: Session, a: MdHistoryArgs) -> dict[str, Any]:
         anchors = parse(latest).anchors()
         raise NotFound(
             f"{a.path} has no section with anchor {a.anchor!r} in any version.",
-            hint=f"Use one of: {', '.join(anchors)}." if anchors
+            hint=f"Use one of: {', '.join(anchors)}."
+            if anchors
             else "The file has no anchored sections; omit anchor for the file's history.",
             details={"path": a.path, "anchor": a.anchor, "anchors": anchors},
         )
@@ -220,8 +241,12 @@ def md_patch_section(session: Session, a: MdPatchSectionArgs) -> dict[str, Any]:
             raise Conflict(
                 f"Section {a.anchor!r} of {a.path} changed since you read it.",
                 hint=f"Re-read it with md_read_section and retry with expected_hash={s.hash!r}.",
-                details={"path": a.path, "anchor": a.anchor, "current_hash": s.hash,
-                         "expected_hash": a.expected_hash},
+                details={
+                    "path": a.path,
+                    "anchor": a.anchor,
+                    "current_hash": s.hash,
+                    "expected_hash": a.expected_hash,
+                },
             )
         return replace_body(doc, s, a.body)
 
@@ -231,10 +256,14 @@ def md_patch_section(session: Session, a: MdPatchSectionArgs) -> dict[str, Any]:
 class MdCurateListArgs(WriteArgs):
     path: str = Field(description="Markdown file, workspace-relative.")
     anchor: str = _ANCHOR
-    add: list[str] = Field(default_factory=list, max_length=1000,
-                           description="Item texts to append (one line each).")
-    remove: list[str] = Field(default_factory=list, max_length=1000,
-                              description="Item texts to remove (matched exactly after trimming).")
+    add: list[str] = Field(
+        default_factory=list, max_length=1000, description="Item texts to append (one line each)."
+    )
+    remove: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Item texts to remove (matched exactly after trimming).",
+    )
     dedupe: bool = Field(True, description="Skip added items that are already present.")
     expected_hash: str | None = Field(None, description="The section's hash, if you want a check.")
 
@@ -273,26 +302,35 @@ def md_curate_list(session: Session, a: MdCurateListArgs) -> dict[str, Any]:
             raise NotFound(
                 f"Section {a.anchor!r} has no item {missing[0]!r} to remove.",
                 hint="Remove one of details.items (exact text), or read the section first.",
-                details={"path": a.path, "anchor": a.anchor, "missing": missing,
-                         "items": list(s.items)},
+                details={
+                    "path": a.path,
+                    "anchor": a.anchor,
+                    "missing": missing,
+                    "items": list(s.items),
+                },
             )
         return replace_body(doc, s, body)
 
     result = _run(session, "md_curate_list", a, a.path, a.anchor, "curate_list", compute)
     if skipped and not result.get("replayed"):
         result["skipped"] = skipped
-        result["warnings"].append({
-            "rule": "dedupe",
-            "message": f"{len(skipped)} item(s) already present; not added again",
-            "details": {"items": skipped},
-        })
+        result["warnings"].append(
+            {
+                "rule": "dedupe",
+                "message": f"{len(skipped)} item(s) already present; not added again",
+                "details": {"items": skipped},
+            }
+        )
     return result
 
 
 class MdAddSectionArgs(WriteArgs):
     path: str = Field(description="Markdown file, workspace-relative.")
-    anchor: str = Field(min_length=1, max_length=64,
-                        description="New anchor id: [a-z0-9][a-z0-9_-]*, unique in the file.")
+    anchor: str = Field(
+        min_length=1,
+        max_length=64,
+        description="New anchor id: [a-z0-9][a-z0-9_-]*, unique in the file.",
+    )
     heading: str = Field(min_length=1, max_length=200, description="The H2 heading text.")
     body: str = Field("", max_length=10_000_000, description="The section's body (markdown).")
     after_anchor: str | None = Field(
@@ -316,13 +354,19 @@ TOOLS = (
         "md_list_sections",
         "List a markdown file's anchored sections (anchor, heading, line range, section hash, "
         "size, list items) and its front matter. Start here before reading or editing sections.",
-        MdListSectionsArgs, md_list_sections, read_only=True, idempotent=True,
+        MdListSectionsArgs,
+        md_list_sections,
+        read_only=True,
+        idempotent=True,
     ),
     Tool(
         "md_read_section",
         "Read one anchored section: heading, body, section hash (md_patch_section's "
         "expected_hash) and its bullet items. Fails with not_found listing the file's anchors.",
-        MdReadSectionArgs, md_read_section, read_only=True, idempotent=True,
+        MdReadSectionArgs,
+        md_read_section,
+        read_only=True,
+        idempotent=True,
     ),
     Tool(
         "md_patch_section",
@@ -330,25 +374,37 @@ TOOLS = (
         "byte-identical. Pass expected_hash (the section hash) to be safe against concurrent "
         "edits of that section. A body that would add headings of the section's level or higher, "
         "anchors, or an unclosed fence/HTML block is refused with invalid_argument saying why.",
-        MdPatchSectionArgs, md_patch_section, read_only=False, idempotent=False,
+        MdPatchSectionArgs,
+        md_patch_section,
+        read_only=False,
+        idempotent=False,
     ),
     Tool(
         "md_curate_list",
         "Edit a section's bullet list: append `add` items, remove `remove` items (exact text "
         "after trimming); with dedupe, adding an item already there is a no-op. Removing an item "
         "that is not there is not_found listing the current items.",
-        MdCurateListArgs, md_curate_list, read_only=False, idempotent=False,
+        MdCurateListArgs,
+        md_curate_list,
+        read_only=False,
+        idempotent=False,
     ),
     Tool(
         "md_add_section",
         "Add a new anchored H2 section (anchor id unique in the file) at the end or after "
         "after_anchor. The only way to add an anchor.",
-        MdAddSectionArgs, md_add_section, read_only=False, idempotent=False,
+        MdAddSectionArgs,
+        md_add_section,
+        read_only=False,
+        idempotent=False,
     ),
     Tool(
         "md_history",
         "Versions of a file, or of one section (anchor), from the ledger, newest first: seq, "
         "time, actor, op, rationale and the file or section hash at that version.",
-        MdHistoryArgs, md_history, read_only=True, idempotent=True,
+        MdHistoryArgs,
+        md_history,
+        read_only=True,
+        idempotent=True,
     ),
 )
