@@ -94,6 +94,24 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reanchor(args: argparse.Namespace) -> int:
+    with _open(args) as ws:
+        result = ws.reanchor(args.path, rationale=args.rationale)
+    if args.json:
+        emit_json(result)
+    else:
+        ev = result.get("event")
+        done = (
+            f"restored {', '.join(result['restored'])} (seq {ev['seq']})"
+            if ev
+            else "nothing to restore"
+        )
+        print(f"{args.path}: {done}.")
+        for anchor, why in result["unresolved"].items():
+            print(f"  not restored: {anchor}: {why}")
+    return 0 if not result["unresolved"] else 1
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     raw = sys.stdin.read() if args.args == "-" else (args.args or "{}")
     try:
@@ -306,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", metavar="KIND", choices=["user", "part", "relationship", "note"])
     p.add_argument("id", metavar="ID")
     p.add_argument("--owner", required=True, metavar="U")
+    p = add("reanchor", cmd_reanchor, "put back anchor lines removed by hand, from the template")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--rationale", metavar="R")
     p = add("call", cmd_call, "run one tool as an agent and print its envelope")
     p.add_argument("tool", metavar="TOOL")
     p.add_argument("args", nargs="?", metavar="ARGS_JSON", help="JSON object, or - for stdin")

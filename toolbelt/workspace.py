@@ -18,7 +18,8 @@ from toolbelt.context import CallContext
 from toolbelt.dispatch import dispatch
 from toolbelt.errors import Conflict, InvalidArgument, NotFound
 from toolbelt.fsio import SafeRoot
-from toolbelt.grammar.document import ANCHOR_ID_RE
+from toolbelt.grammar.document import ANCHOR_ID_RE, parse
+from toolbelt.grammar.reanchor import reanchor
 from toolbelt.keys import Keyring, load_keyring
 from toolbelt.ledger import Ledger, NewEvent, VerifyReport, verify_ledger
 from toolbelt.paths import STATE_DIR, Scope, check_owner, check_path
@@ -209,6 +210,42 @@ class Workspace:
             op="scaffold",
         )
         return self.pipeline.run(self.ctx, self.scope, op)
+
+    def reanchor(self, path: str, *, rationale: str | None = None) -> dict[str, Any]:
+        """Put back anchor lines removed by hand, from the file's kind's template (an event).
+
+        Returns the write result plus `restored` and `unresolved` (anchor -> why not).
+        """
+        check_path(path)
+        report: dict[str, Any] = {}
+
+        def compute(current: dict[str, str | None]) -> dict[str, str]:
+            text = current[path]
+            if text is None:
+                raise NotFound(f"{path} does not exist.", details={"path": path})
+            kind = (parse(text).meta or {}).get("kind")
+            if not isinstance(kind, str) or kind not in KIND_PATHS:
+                raise InvalidArgument(
+                    f"{path} has no front matter kind with a template.",
+                    hint=f"Its front matter needs kind: one of {', '.join(KIND_PATHS)}.",
+                    details={"path": path, "kind": kind},
+                )
+            fixed = reanchor(text, self.template(kind))
+            report["restored"], report["unresolved"] = fixed.restored, fixed.unresolved
+            return {path: fixed.text}
+
+        why = rationale or "restore anchors removed by hand, from the template's headings"
+        op = WriteOp(
+            tool="reanchor",
+            args={"path": path, "rationale": why},
+            paths=[path],
+            compute=compute,
+            op="reanchor",
+            protect=False,
+        )
+        result = self.pipeline.run(self.ctx, self.scope, op)
+        result.update(report)
+        return result
 
     def template(self, kind: str) -> str:
         """The template for `kind`: the workspace's own `templates/`, else the built-in ones."""
