@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from support import SPEC_EVENT_FIELDS
 
 from toolbelt.errors import InvalidArgument, NotFound
 from toolbelt.keys import Keyring, parse_env
@@ -312,31 +313,7 @@ class LedgerContract:
 
     def test_public_events_show_the_spec_record_without_macs(self, ledger: Ledger) -> None:
         [ev] = ledger.append([rich(1, "notes/a.md", b"hello\n", None)])
-        for field in (
-            "seq",
-            "event_id",
-            "ts",
-            "type",
-            "op",
-            "path",
-            "anchor",
-            "actor_id",
-            "actor_type",
-            "owner",
-            "transaction_id",
-            "tool_call_id",
-            "agent_action_id",
-            "idempotency_key",
-            "rationale",
-            "evidence",
-            "before_hash",
-            "after_hash",
-            "lint",
-            "status",
-            "prev_hash",
-            "event_hash",
-            "key_id",
-        ):
+        for field in SPEC_EVENT_FIELDS:
             assert field in ev, field
         assert "mac" not in ev and "status_mac" not in ev
         assert ev["status"] == "pending"

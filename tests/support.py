@@ -13,6 +13,33 @@ EMBEDDED = REPO / "workspace"
 TEST_KEYS = "k1:" + "1" * 64
 SHARED = REPO.parent / "shared"
 
+#: The event record's fields, as SPEC §4 lists them.
+SPEC_EVENT_FIELDS = (
+    "seq",
+    "event_id",
+    "ts",
+    "type",
+    "op",
+    "path",
+    "anchor",
+    "actor_id",
+    "actor_type",
+    "owner",
+    "transaction_id",
+    "tool_call_id",
+    "agent_action_id",
+    "idempotency_key",
+    "rationale",
+    "evidence",
+    "before_hash",
+    "after_hash",
+    "lint",
+    "status",
+    "prev_hash",
+    "event_hash",
+    "key_id",
+)
+
 
 def copy_embedded(dest: Path) -> Path:
     """A copy of the embedded workspace's markdown (no state), at `dest`."""

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import SPEC_EVENT_FIELDS
 
 from toolbelt.text import content_hash
 from toolbelt.workspace import Workspace
@@ -883,31 +884,7 @@ def test_events_query_default_is_oldest_first_for_the_owner(
     assert res["truncated"] is False
     assert res["next_after_seq"] == history["seqs"][-1]
     ev = res["events"][-1]
-    for key in (
-        "seq",
-        "event_id",
-        "ts",
-        "type",
-        "op",
-        "path",
-        "anchor",
-        "actor_id",
-        "actor_type",
-        "owner",
-        "transaction_id",
-        "tool_call_id",
-        "agent_action_id",
-        "idempotency_key",
-        "rationale",
-        "evidence",
-        "before_hash",
-        "after_hash",
-        "lint",
-        "status",
-        "prev_hash",
-        "event_hash",
-        "key_id",
-    ):
+    for key in SPEC_EVENT_FIELDS:
         assert key in ev, key
 
 
