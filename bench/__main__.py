@@ -5,6 +5,7 @@ Cases (SQLite ledger, 10 KB markdown file):
   (synchronous=FULL)
 - fs_write: a whole-file replace through the toolbelt (expected_hash, event, content store)
 - fs_append: an append through the toolbelt
+- md_patch_section: one section's body replaced through the toolbelt
 Prints a table and writes bench/results.json.
 """
 
@@ -85,7 +86,17 @@ def toolbelt_cases(root: Path) -> dict[str, Callable[[int], None]]:
         env = ws.call("fs_append", {"path": append_path, "content": f"- note {i}"})
         assert env["ok"], env
 
-    return {"fs_write": fs_write, "fs_append": fs_append}
+    section_path = "users/u1/parts/section.md"
+    assert ws.call("fs_write", {"path": section_path, "content": base})["ok"]
+
+    def md_patch_section(i: int) -> None:
+        body = PARAGRAPH.strip().replace("three routes", f"{i} routes") + "\n"
+        env = ws.call(
+            "md_patch_section", {"path": section_path, "anchor": f"s{i % 10}", "body": body}
+        )
+        assert env["ok"], env
+
+    return {"fs_write": fs_write, "fs_append": fs_append, "md_patch_section": md_patch_section}
 
 
 def main() -> None:
@@ -102,7 +113,7 @@ def main() -> None:
                 samples[name].append((time.perf_counter() - start) * 1000)
     floor = statistics.median(samples["raw_floor"])
     results = {}
-    print(f"{'case':<12} {'median ms':>10} {'p95 ms':>8} {'x floor':>8}")
+    print(f"{'case':<18} {'median ms':>10} {'p95 ms':>8} {'x floor':>8}")
     for name, values in samples.items():
         values.sort()
         med = statistics.median(values)
@@ -113,7 +124,7 @@ def main() -> None:
             "ratio_to_floor": round(med / floor, 2),
             "n": len(values),
         }
-        print(f"{name:<12} {med:>10.3f} {p95:>8.3f} {med / floor:>8.2f}")
+        print(f"{name:<18} {med:>10.3f} {p95:>8.3f} {med / floor:>8.2f}")
     out = Path(__file__).parent / "results.json"
     out.write_text(
         json.dumps({"machine": platform.platform(), "rounds": ROUNDS, "results": results}, indent=2)

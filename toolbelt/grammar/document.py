@@ -45,8 +45,11 @@ class Section:
     """The body without its leading and trailing blank lines; "" or text ending in a newline."""
     hash: str
     """The section hash: the hash of `body`."""
-    items: tuple[str, ...]
-    """Text of the top-level bullet items of the body's first bullet list."""
+    @property
+    def items(self) -> tuple[str, ...]:
+        """Text of the top-level bullet items of the body's first bullet list (computed on
+        each access: most callers never need them)."""
+        return tuple(item.text for item in list_items(self.body.split("\n")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +166,6 @@ def _parse(text: str) -> Document:
                 body_end=end,
                 body=body,
                 hash=content_hash(body),
-                items=tuple(item.text for item in list_items(body.split("\n"))),
             )
         )
     problems = _problems(lines, fm_end, anchored, anchor_lines)
