@@ -211,9 +211,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         queued = {d["path"]: d["id"] for d in ws.ledger.drift_items("open")}
     problems, waiting = [], []
     for p in report.problems:
-        path = p.message.split(" ", 1)[0]
-        if p.kind in ("disk", "untracked") and path in queued and not args.strict:
-            waiting.append((p, queued[path]))
+        if p.path in queued and not args.strict:
+            waiting.append((p, queued[p.path]))
         else:
             problems.append(p)
     result = report.to_dict()

@@ -352,11 +352,7 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
         ledger_report = verify_ledger(ws.ledger, checkpoint=cp)
         report = ws.verify()
         queued = {d["path"] for d in drift}
-        disk_problems = [
-            p
-            for p in report.problems
-            if not (p.kind == "disk" and p.message.split(" ", 1)[0] in queued)
-        ]
+        disk_problems = [p for p in report.problems if p.path not in queued]
         _say(
             f"  ledger: {ledger_report.events} events, head seq {ledger_report.head_seq}: "
             f"{'OK' if ledger_report.ok else 'FAILED'}"

@@ -140,9 +140,9 @@ class Workspace:
             for path, digest in sorted(in_ledger.items()):
                 if on_disk.get(path) != digest:
                     what = "missing" if path not in on_disk else "differs from"
-                    report.add(None, "disk", f"{path} on disk {what} the ledger's version")
+                    report.add(None, "disk", f"{path} on disk {what} the ledger's version", path)
             for path in sorted(set(on_disk) - set(in_ledger)):
-                report.add(None, "untracked", f"{path} is on disk but not in the ledger")
+                report.add(None, "untracked", f"{path} is on disk but not in the ledger", path)
             for ev in self.ledger.pending():
                 report.add(ev["seq"], "pending", f"seq {ev['seq']} is still pending")
         return report

@@ -45,6 +45,7 @@ class Section:
     """The body without its leading and trailing blank lines; "" or text ending in a newline."""
     hash: str
     """The section hash: the hash of `body`."""
+
     @property
     def items(self) -> tuple[str, ...]:
         """Text of the top-level bullet items of the body's first bullet list (computed on

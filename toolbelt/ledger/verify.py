@@ -23,9 +23,11 @@ class Problem:
     seq: int | None
     kind: str
     message: str
+    path: str | None = None
+    """The file concerned, for problems found on disk."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "kind": self.kind, "message": self.message}
+        return {"seq": self.seq, "kind": self.kind, "message": self.message, "path": self.path}
 
 
 @dataclass(slots=True)
@@ -44,8 +46,8 @@ class VerifyReport:
         seqs = [p.seq for p in self.problems if p.seq is not None]
         return min(seqs) if seqs else None
 
-    def add(self, seq: int | None, kind: str, message: str) -> None:
-        self.problems.append(Problem(seq, kind, message))
+    def add(self, seq: int | None, kind: str, message: str, path: str | None = None) -> None:
+        self.problems.append(Problem(seq, kind, message, path))
 
     def to_dict(self) -> dict[str, Any]:
         return {
