@@ -242,7 +242,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(
                 "OK: chain, MACs, statuses, content"
                 + (", checkpoint" if checkpoint else "")
-                + " and disk verified."
+                + " and disk verified"
+                + (
+                    f" ({len(waiting)} file(s) wait in the drift queue; --strict fails on them)."
+                    if waiting
+                    else "."
+                )
             )
     return 0 if not problems else 1
 
