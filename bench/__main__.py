@@ -99,18 +99,55 @@ def toolbelt_cases(root: Path) -> dict[str, Callable[[int], None]]:
     return {"fs_write": fs_write, "fs_append": fs_append, "md_patch_section": md_patch_section}
 
 
+SPEC = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "corpora"
+    / ("commonmark-spec-0.31.2.md")
+)
+
+
+def parse_cases() -> dict[str, Callable[[int], None]]:
+    """Finding the top-level headings of the 200 KB CommonMark spec: our block scanner beside
+    a full markdown-it-py parse (its peer)."""
+    if not SPEC.exists():
+        return {}
+    from markdown_it import MarkdownIt
+
+    from toolbelt.grammar.blocks import scan
+
+    lines = SPEC.read_text(encoding="utf-8").split("\n")
+    text = "\n".join(lines)
+    md = MarkdownIt("commonmark")
+
+    def scan_spec(_: int) -> None:
+        scan(lines)
+
+    def markdown_it_spec(_: int) -> None:
+        md.parse(text)
+
+    return {"scan_spec_200kb": scan_spec, "markdown_it_spec": markdown_it_spec}
+
+
 def main() -> None:
     os.environ.setdefault("TOOLBELT_HMAC_KEYS", "bench:" + secrets.token_hex(32))
     with tempfile.TemporaryDirectory(prefix="toolbelt-bench-") as tmp:
         root = Path(tmp)
         cases: dict[str, Callable[[int], None]] = {"raw_floor": raw_floor(root)}
         cases.update(toolbelt_cases(root))
+        parsers = parse_cases()
         samples: dict[str, list[float]] = {name: [] for name in cases}
+        samples.update({name: [] for name in parsers})
         for i in range(ROUNDS):  # interleaved: every round runs every case once
             for name, run in cases.items():
                 start = time.perf_counter()
                 run(i)
                 samples[name].append((time.perf_counter() - start) * 1000)
+            if i % 10 == 0:  # the parsers are slow: every tenth round
+                for name, run in parsers.items():
+                    start = time.perf_counter()
+                    run(i)
+                    samples[name].append((time.perf_counter() - start) * 1000)
     floor = statistics.median(samples["raw_floor"])
     results = {}
     print(f"{'case':<18} {'median ms':>10} {'p95 ms':>8} {'x floor':>8}")

@@ -561,9 +561,13 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, workspace_dir: Path
             proc.stdin.flush()
             ready = proc.stdout.readline()
             assert ready.strip() == "ready", (ready, proc.stdout.read(), proc.stderr.read())
+            # Kill only once the child is writing (a loaded machine may take a while to get
+            # there), at a random moment among its following writes.
+            first = proc.stdout.readline()
             time.sleep(rng.uniform(0.05, 0.4))
             proc.send_signal(signal.SIGKILL)
             out, err = proc.communicate(timeout=30)
+            out = first + out
             assert proc.returncode == -signal.SIGKILL, (seed, proc.returncode, out, err)
             # The next child imports while this round is checked.
             proc = _spawn(script, root, nfiles)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -93,23 +92,6 @@ def test_commonmark_spec_document() -> None:
     for heading in got:  # line numbers shift back onto the whole file
         assert full[heading.start + offset].lstrip("# ").startswith(heading.text.split()[0])
     assert got[0] == h(got[0].start, 1, "Introduction")
-
-
-def test_spec_scan_is_much_faster_than_markdown_it() -> None:
-    _, body = _spec_body()
-    text = "\n".join(body)
-
-    def best(fn: Callable[[], object], runs: int) -> float:
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    ours = best(lambda: scan(body), 5)
-    theirs = best(lambda: _MD.parse(text), 2)
-    assert ours * 5 < theirs, (ours, theirs)
 
 
 # --- hand-written cases -----------------------------------------------------------------
