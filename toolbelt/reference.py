@@ -83,9 +83,34 @@ def render_cli() -> str:
     return "\n".join(out)
 
 
+def render_rule(rule: Any) -> str:
+    """docs/rules/<ID>.md: the same header for every rule, then the module's own text."""
+    info = rule.info
+    params = ", ".join(f"`{k}` = {v}" for k, v in info.parameters.items()) or "none"
+    module = sys.modules[type(rule).__module__]
+    about = (module.__doc__ or "").strip()
+    return "\n".join(
+        [
+            HEADER,
+            f"# {info.id} {info.alias}\n",
+            f"- **Alias:** `{info.alias}`",
+            f"- **Severity:** `{info.severity}`",
+            f"- **Parameters:** {params}",
+            f"- **Fixable:** {'yes' if info.fixable else 'no'}\n",
+            info.description + "\n",
+            about + "\n",
+        ]
+    )
+
+
 def write_all(docs: Path) -> None:
+    from lint_rules import RULES
+
     (docs / "tools.md").write_text(render_tools(), encoding="utf-8")
     (docs / "cli.md").write_text(render_cli(), encoding="utf-8")
+    (docs / "rules").mkdir(exist_ok=True)
+    for rule in RULES:
+        (docs / "rules" / f"{rule.info.id}.md").write_text(render_rule(rule), encoding="utf-8")
 
 
 if __name__ == "__main__":

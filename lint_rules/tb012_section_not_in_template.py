@@ -1,0 +1,30 @@
+"""TB012 section-not-in-template: sections beyond the kind's template are flagged."""
+
+from collections.abc import Iterator
+
+from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding
+
+
+class SectionNotInTemplate:
+    info = RuleInfo(
+        "TB012",
+        "section-not-in-template",
+        "A section is not one of the kind's template sections.",
+        "warn",
+    )
+
+    def check(self, ctx: LintContext) -> Iterator[Finding]:
+        if ctx.template is None:
+            return
+        known = set(ctx.template.anchors())
+        for s in ctx.doc.sections:
+            if s.anchor not in known:
+                yield finding(
+                    self.info,
+                    f"section {s.anchor!r} is not in the {ctx.kind} template",
+                    line=s.anchor_line + 1,
+                    anchor=s.anchor,
+                )
+
+
+RULE = SectionNotInTemplate()

@@ -1,0 +1,113 @@
+"""Run the rules on a text, with the workspace's configuration (pure).
+
+`[lint]` in `toolbelt.toml` turns rules off or re-grades them, by id or alias:
+
+    [lint]
+    TB011 = "off"                 # or false
+    heading-level-jump = "block"  # block | cap | warn | on
+
+`[caps]` sets limits: top-level keys for every file, `[caps.<kind>]` for a kind, and
+`[caps.<kind>.<anchor>]` for one section of a kind (`max_chars`, `max_items`, `max_item_chars`,
+`max_file_bytes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from toolbelt.errors import InvalidArgument
+from toolbelt.grammar.document import parse
+from toolbelt.lint.rule import SEVERITIES, Finding, LintContext, Rule, Severity
+
+CAP_NAMES = ("max_chars", "max_items", "max_item_chars", "max_file_bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class LintSettings:
+    severity: Mapping[str, Severity | None]
+    """Rule id -> severity in force (None: the rule is off)."""
+    caps: Mapping[str, Any]
+    """The `[caps]` table as written."""
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], rules: Sequence[Rule]) -> LintSettings:
+        by_name = {r.info.id: r for r in rules} | {r.info.alias: r for r in rules}
+        severity: dict[str, Severity | None] = {r.info.id: r.info.severity for r in rules}
+        for key, value in (raw.get("lint") or {}).items():
+            rule = by_name.get(key)
+            if rule is None:
+                raise InvalidArgument(
+                    f"toolbelt.toml [lint] names an unknown rule {key!r}.",
+                    hint="Use a rule id or alias from `toolbelt lint --rules` (e.g. TB011).",
+                    details={"rule": key, "known": sorted(r.info.id for r in rules)},
+                )
+            severity[rule.info.id] = _grade(key, value, rule)
+        caps = raw.get("caps") or {}
+        _check_caps(caps)
+        return cls(severity, caps)
+
+    def limits(self, kind: str | None) -> dict[str, dict[str, int]]:
+        """Cap values by anchor ("" for the file and its defaults) for a file of `kind`."""
+        out: dict[str, dict[str, int]] = {"": {}}
+        for name in CAP_NAMES:
+            if name in self.caps:
+                out[""][name] = int(self.caps[name])
+        table = self.caps.get(kind) if kind else None
+        if isinstance(table, Mapping):
+            for key, value in table.items():
+                if key in CAP_NAMES:
+                    out[""][key] = int(value)
+                elif isinstance(value, Mapping):
+                    out[key] = {k: int(v) for k, v in value.items()}
+        return out
+
+
+def _grade(key: str, value: Any, rule: Rule) -> Severity | None:
+    if value is False or value == "off":
+        return None
+    if value is True or value == "on":
+        return rule.info.severity
+    if value in SEVERITIES:
+        return value  # type: ignore[no-any-return]
+    raise InvalidArgument(
+        f"toolbelt.toml [lint] {key} = {value!r} is not off, on, block, cap or warn.",
+        hint=f'Write {key} = "off", "on", "block", "cap" or "warn".',
+        details={"rule": key, "value": value},
+    )
+
+
+def _check_caps(caps: Mapping[str, Any], where: str = "caps") -> None:
+    for key, value in caps.items():
+        if isinstance(value, Mapping):
+            _check_caps(value, f"{where}.{key}")
+        elif key not in CAP_NAMES or not isinstance(value, int) or value < 0:
+            raise InvalidArgument(
+                f"toolbelt.toml [{where}] {key} = {value!r} is not a known cap.",
+                hint=f"Caps are non-negative integers named {', '.join(CAP_NAMES)}.",
+                details={"table": where, "key": key},
+            )
+
+
+def lint_text(
+    path: str,
+    text: str,
+    rules: Sequence[Rule],
+    settings: LintSettings,
+    templates: Mapping[str, str],
+) -> list[Finding]:
+    """Every finding of every rule in force on `text`, graded as configured."""
+    doc = parse(text)
+    kind = (doc.meta or {}).get("kind")
+    kind = kind if isinstance(kind, str) else None
+    template = parse(templates[kind]) if kind is not None and kind in templates else None
+    ctx = LintContext(path, text, doc, kind, template, settings.limits(kind))
+    findings: list[Finding] = []
+    for rule in rules:
+        grade = settings.severity.get(rule.info.id, rule.info.severity)
+        if grade is None:
+            continue
+        for f in rule.check(ctx):
+            findings.append(f if f.severity == grade else replace(f, severity=grade))
+    return findings

@@ -1,0 +1,96 @@
+"""The rule protocol and the records rules and the engine exchange (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from toolbelt.grammar.document import Document
+
+Severity = Literal["block", "cap", "warn"]
+SEVERITIES: tuple[Severity, ...] = ("block", "cap", "warn")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a rule is. Ids are never reused, even after a rule is removed."""
+
+    id: str
+    """`TB` + three digits, e.g. `TB002`."""
+    alias: str
+    """A readable name, e.g. `anchor-duplicate`; config accepts either."""
+    description: str
+    """One sentence: what the rule finds."""
+    severity: Severity
+    """`block` refuses a write, `cap` refuses it unless a rationale is given, `warn` records."""
+    fixable: bool = False
+    parameters: Mapping[str, int] = field(default_factory=dict)
+    """Parameter defaults; caps in `toolbelt.toml` override them per kind and anchor."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    name: str
+    severity: Severity
+    line: int | None
+    """1-based line of the text, where one applies."""
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    anchor: str | None = None
+    """The section concerned, where one applies."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "severity": self.severity,
+            "line": self.line,
+            "message": self.message,
+            "details": self.details,
+            "anchor": self.anchor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LintContext:
+    """Everything a rule may look at: the text, its parse, its kind's template, the limits."""
+
+    path: str
+    text: str
+    doc: Document
+    kind: str | None
+    """The front matter's `kind`, when there is one."""
+    template: Document | None
+    """The parsed template of `kind`, when there is one."""
+    limits: Mapping[str, Mapping[str, int]]
+    """Cap values by section anchor ("" for file-level and defaults)."""
+
+    def limit(self, name: str, anchor: str = "", default: int = 0) -> int:
+        """A cap: the anchor's own, else the file-level value, else `default`."""
+        for key in (anchor, ""):
+            value = self.limits.get(key, {}).get(name)
+            if value is not None:
+                return int(value)
+        return default
+
+
+class Rule(Protocol):
+    info: RuleInfo
+
+    def check(self, ctx: LintContext) -> Iterable[Finding]:
+        """Every finding of this rule on `ctx.text` (severity from `info`; the engine
+        re-grades it when the configuration says so)."""
+        ...
+
+
+def finding(
+    info: RuleInfo,
+    message: str,
+    *,
+    line: int | None = None,
+    anchor: str | None = None,
+    **details: Any,
+) -> Finding:
+    return Finding(info.id, info.alias, info.severity, line, message, dict(details), anchor)
