@@ -228,17 +228,13 @@ class WritePipeline:
 
     # -- steps -------------------------------------------------------------------------------
     def _check_drift(self, path: str, data: bytes | None) -> None:
-        item = self.ledger.open_drift(path)
-        latest = self.ledger.latest(path)
-        ledger_hash = latest["after_hash"] if latest else None
+        ledger_hash, drift_id = self.ledger.drift_state(path)
         disk_hash = None if data is None else content_hash(data)
-        if item is None and disk_hash == ledger_hash:
+        if drift_id is None and disk_hash == ledger_hash:
             return
-        if item is None:
+        if drift_id is None:
             kind = "changed" if ledger_hash and disk_hash else ("missing" if ledger_hash else "new")
             drift_id = self.ledger.add_drift(path, kind, ledger_hash, disk_hash)
-        else:
-            drift_id = int(item["id"])
         raise DriftFrozen(
             f"{path} changed outside the toolbelt and waits for a maintainer's review.",
             hint=f"Ask a maintainer to run `toolbelt drift show {drift_id}`; "

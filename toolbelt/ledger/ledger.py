@@ -441,16 +441,18 @@ class Ledger:
             return int(result.rowcount or 0)
 
     # -- drift -------------------------------------------------------------------------------
-    def open_drift(self, path: str) -> dict[str, Any] | None:
+    def drift_state(self, path: str) -> tuple[str | None, int | None]:
+        """(hash of `path`'s newest committed version, id of its open drift item), in one read:
+        what the write path's drift check needs."""
+        latest = (
+            select(EVENTS.c.after_hash)
+            .where(EVENTS.c.path == path, EVENTS.c.status == "committed")
+            .order_by(EVENTS.c.seq.desc())
+            .limit(1)
+        )
+        drift = select(DRIFT.c.id).where(DRIFT.c.path == path, DRIFT.c.status == "open").limit(1)
         with self._read() as conn:
-            row = (
-                conn.execute(
-                    select(DRIFT).where(DRIFT.c.path == path, DRIFT.c.status == "open").limit(1)
-                )
-                .mappings()
-                .first()
-            )
-            return dict(row) if row else None
+            return conn.execute(latest).scalar(), conn.execute(drift).scalar()
 
     def add_drift(
         self, path: str, kind: str, ledger_hash: str | None, disk_hash: str | None
