@@ -12,7 +12,7 @@ class FrontmatterRequired:
         "TB004",
         "frontmatter-required",
         "The file has no YAML front matter with kind, id, owner and schema.",
-        "block",
+        "warn",
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:

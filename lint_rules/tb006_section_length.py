@@ -15,7 +15,7 @@ class SectionLength:
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
-        for s in ctx.doc.sections:
+        for s in ctx.sections():
             limit = ctx.limit("max_chars", s.anchor, self.info.parameters["max_chars"])
             if len(s.body) > limit:
                 yield finding(

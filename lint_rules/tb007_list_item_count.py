@@ -15,7 +15,7 @@ class ListItemCount:
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
-        for s in ctx.doc.sections:
+        for s in ctx.sections():
             limit = ctx.limit("max_items", s.anchor, self.info.parameters["max_items"])
             count = len(s.items)
             if count > limit:

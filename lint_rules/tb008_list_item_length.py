@@ -15,7 +15,7 @@ class ListItemLength:
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
-        for s in ctx.doc.sections:
+        for s in ctx.sections():
             limit = ctx.limit("max_item_chars", s.anchor, self.info.parameters["max_item_chars"])
             for item in s.items:
                 if len(item) > limit:

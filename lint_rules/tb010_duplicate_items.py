@@ -15,7 +15,7 @@ class DuplicateItems:
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
-        for s in ctx.doc.sections:
+        for s in ctx.sections():
             seen: set[str] = set()
             for item in s.items:
                 if item in seen:

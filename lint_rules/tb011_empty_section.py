@@ -9,7 +9,7 @@ class EmptySection:
     info = RuleInfo("TB011", "empty-section", "A section has no body yet.", "warn")
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
-        for s in ctx.doc.sections:
+        for s in ctx.sections():
             if not s.body.strip():
                 yield finding(
                     self.info,

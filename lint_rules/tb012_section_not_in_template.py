@@ -17,7 +17,7 @@ class SectionNotInTemplate:
         if ctx.template is None:
             return
         known = set(ctx.template.anchors())
-        for s in ctx.doc.sections:
+        for s in ctx.sections():
             if s.anchor not in known:
                 yield finding(
                     self.info,

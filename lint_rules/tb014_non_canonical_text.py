@@ -16,6 +16,8 @@ class NonCanonicalText:
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
+        if ctx.proposed:
+            return  # a write's result is canonical by construction
         text = ctx.text
         if text.startswith("\ufeff"):
             yield finding(

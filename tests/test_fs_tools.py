@@ -295,7 +295,10 @@ def test_fs_write_creates_a_file(ws: Workspace, workspace_dir: Path) -> None:
     assert res["before_hash"] is None
     assert res["after_hash"] == content_hash(b"# A note\n\nhello\n")
     assert res["replayed"] is False
-    assert res["warnings"] == []
+    # A plain note has no front matter: written, with TB004's warning returned.
+    assert [(w["rule"], w["severity"], w["path"]) for w in res["warnings"]] == [
+        ("TB004", "warn", NOTE)
+    ]
     assert res["diff"].startswith("--- /dev/null\n+++ b/users/u1/notes/a.md\n")
     assert "+hello\n" in res["diff"]
     assert res["event"]["seq"] == before + 1

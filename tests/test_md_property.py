@@ -429,6 +429,19 @@ class MdMachine(RuleBasedStateMachine):
         before_lines = self.text(path).split("\n")[:-1]
         head = self.ws.ledger.head()[0]
         env = self.ws.call(tool, args)
+        if not env["ok"] and env["error"]["code"] == "cap_exceeded":
+            # Over a cap: refused without a change; the same call with a rationale lands,
+            # and the override is kept in the event.
+            assert state_snapshot(self.root) == before_state, "a cap refusal changed state"
+            assert {"cap", "limit", "actual"} <= set(env["error"]["details"])
+            why = "hypothesis: over the cap on purpose"
+            env = self.ws.call(tool, dict(args, rationale=why))
+            assert env["ok"], env
+            overrides = [w for w in env["result"]["warnings"] if w.get("rationale") == why]
+            assert overrides, env["result"]["warnings"]
+            stored = self.ws.ledger.event(env["result"]["event"]["seq"])
+            assert stored is not None and stored["lint"]["overrides"] == overrides
+            event(f"{tool} over a cap: refused, then landed with a rationale")
         if not env["ok"]:
             code = env["error"]["code"]
             assert code in REFUSALS, (tool, args, env)

@@ -150,6 +150,7 @@ class WritePipeline:
                     hint="Use a path ending in .md.",
                     details={"path": path},
                 )
+        _check_sizes(op.args, self.config.max_file_bytes)
         self._step("resolved")
         claim_key = op.args.get("idempotency_key") or (
             f"call:{ctx.tool_call_id}" if ctx.tool_call_id else None
@@ -469,6 +470,26 @@ class WritePipeline:
         except Exception:
             data = None
         return None if data is None else content_hash(data)
+
+
+def _check_sizes(args: dict[str, Any], limit: int) -> None:
+    """Refuse text arguments that could never fit the file limit, before any work on them."""
+    sizes = {
+        name: len(value) for name in ("content", "body") if isinstance(value := args.get(name), str)
+    }
+    if isinstance(args.get("add"), list):
+        sizes["add"] = sum(len(v) for v in args["add"] if isinstance(v, str))
+    allowed = dict.fromkeys(sizes, limit)
+    if isinstance(args.get("patch"), str):
+        # A patch carries the old lines as well as the new ones (and its headers).
+        sizes["patch"], allowed["patch"] = len(args["patch"]), 4 * limit + 65_536
+    for name, size in sizes.items():
+        if size > allowed[name]:
+            raise InvalidArgument(
+                f"`{name}` has {size} characters; no file may exceed {limit} bytes.",
+                hint="Send less: split the content across several files or sections.",
+                details={"field": name, "limit": allowed[name], "actual": size},
+            )
 
 
 def _stray_anchors(doc: Document) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from toolbelt.grammar.document import ANCHOR_ID_RE, parse
 from toolbelt.grammar.reanchor import reanchor
 from toolbelt.keys import Keyring, load_keyring
 from toolbelt.ledger import Ledger, NewEvent, VerifyReport, verify_ledger
+from toolbelt.lint.linter import Linter
 from toolbelt.paths import STATE_DIR, Scope, check_owner, check_path
 from toolbelt.pipeline import WriteOp, WritePipeline, owner_of, section_hashes
 from toolbelt.session import Session
 from toolbelt.text import content_hash
 
+KIND_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 KIND_PATHS = {
     "user": "users/{owner}/overview.md",
@@ -66,7 +69,8 @@ class Workspace:
         self.keyring = keyring
         self.ledger = ledger
         self.files = SafeRoot(root)
-        self.pipeline = WritePipeline(root, self.files, ledger, config)
+        self.linter = Linter.from_config(config.raw, self._template_or_none)
+        self.pipeline = WritePipeline(root, self.files, ledger, config, lint=self.linter)
         self.ctx = CallContext(owner=owner, actor_id=actor, actor_type=actor_type)
         if owner is None:
             self.scope = Scope.unrestricted()
@@ -249,11 +253,19 @@ class Workspace:
 
     def template(self, kind: str) -> str:
         """The template for `kind`: the workspace's own `templates/`, else the built-in ones."""
+        text = self._template_or_none(kind)
+        if text is None:
+            raise NotFound(f"No template for kind {kind!r}.", details={"kind": kind})
+        return text
+
+    def _template_or_none(self, kind: str) -> str | None:
+        if not KIND_RE.match(kind):
+            return None  # a kind is a plain name, never a path
         for base in (self.root / "templates", BUILTIN_TEMPLATES):
             candidate = base / f"{kind}.md"
             if candidate.is_file():
                 return candidate.read_text(encoding="utf-8")
-        raise NotFound(f"No template for kind {kind!r}.", details={"kind": kind})
+        return None
 
     def import_files(self, paths: list[str] | None = None) -> list[dict[str, Any]]:
         """Adopt markdown files the ledger does not know yet, one `import` event each."""

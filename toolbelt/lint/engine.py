@@ -13,12 +13,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from toolbelt.errors import InvalidArgument
-from toolbelt.grammar.document import parse
+from toolbelt.grammar.document import Document, parse
 from toolbelt.lint.rule import SEVERITIES, Finding, LintContext, Rule, Severity
 
 CAP_NAMES = ("max_chars", "max_items", "max_item_chars", "max_file_bytes")
@@ -96,13 +96,41 @@ def lint_text(
     rules: Sequence[Rule],
     settings: LintSettings,
     templates: Mapping[str, str],
+    *,
+    changed: frozenset[str] | None = None,
+    proposed: bool = False,
 ) -> list[Finding]:
-    """Every finding of every rule in force on `text`, graded as configured."""
-    doc = parse(text)
-    kind = (doc.meta or {}).get("kind")
-    kind = kind if isinstance(kind, str) else None
-    template = parse(templates[kind]) if kind is not None and kind in templates else None
-    ctx = LintContext(path, text, doc, kind, template, settings.limits(kind))
+    """Every finding of every rule in force on `text`, graded as configured.
+
+    `changed` limits section-level rules to those anchors (a write lints what it changes);
+    `proposed` marks a write's canonical result, which rules about on-disk forms skip.
+    """
+
+    def template_of(kind: str) -> Document | None:
+        return parse(templates[kind]) if kind in templates else None
+
+    return lint_document(
+        path, text, parse(text), rules, settings, template_of, changed=changed, proposed=proposed
+    )
+
+
+def lint_document(
+    path: str,
+    text: str,
+    doc: Document,
+    rules: Sequence[Rule],
+    settings: LintSettings,
+    template_of: Callable[[str], Document | None],
+    *,
+    changed: frozenset[str] | None = None,
+    proposed: bool = False,
+) -> list[Finding]:
+    """`lint_text` on an already parsed document, with templates looked up by kind."""
+    kind = kind_of(doc)
+    template = template_of(kind) if kind is not None else None
+    ctx = LintContext(
+        path, text, doc, kind, template, settings.limits(kind), changed=changed, proposed=proposed
+    )
     findings: list[Finding] = []
     for rule in rules:
         grade = settings.severity.get(rule.info.id, rule.info.severity)
@@ -111,3 +139,9 @@ def lint_text(
         for f in rule.check(ctx):
             findings.append(f if f.severity == grade else replace(f, severity=grade))
     return findings
+
+
+def kind_of(doc: Document) -> str | None:
+    """The front matter's `kind`, when it is a string."""
+    kind = (doc.meta or {}).get("kind")
+    return kind if isinstance(kind, str) else None

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from toolbelt.grammar.document import Document
+from toolbelt.grammar.document import Document, Section
 
 Severity = Literal["block", "cap", "warn"]
 SEVERITIES: tuple[Severity, ...] = ("block", "cap", "warn")
@@ -66,6 +66,16 @@ class LintContext:
     """The parsed template of `kind`, when there is one."""
     limits: Mapping[str, Mapping[str, int]]
     """Cap values by section anchor ("" for file-level and defaults)."""
+    changed: frozenset[str] | None = None
+    """The anchors a write changes; section rules look only at these. None: every section."""
+    proposed: bool = False
+    """True when the text is a write's canonical result rather than a file found on disk."""
+
+    def sections(self) -> list[Section]:
+        """The sections a section-level rule should look at (only the changed ones on a write)."""
+        if self.changed is None:
+            return list(self.doc.sections)
+        return [s for s in self.doc.sections if s.anchor in self.changed]
 
     def limit(self, name: str, anchor: str = "", default: int = 0) -> int:
         """A cap: the anchor's own, else the file-level value, else `default`."""

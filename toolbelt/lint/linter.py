@@ -1,0 +1,205 @@
+"""A workspace's linter: its configuration and templates, the pipeline's lint step, the checks
+behind `lint_check` and `toolbelt lint`, and the caps that sections are shown beside.
+
+On a write only what the write introduces counts. Section rules look at the sections whose
+body changed; a finding the file already had does not refuse the write, and a cap already
+exceeded refuses only if the write makes it worse (more characters, more items, more bytes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from threading import Lock
+from typing import Any
+
+from toolbelt.errors import CapExceeded, LintBlocked
+from toolbelt.grammar.document import Document, parse
+from toolbelt.lint import LintOutcome
+from toolbelt.lint.engine import CAP_NAMES, LintSettings, kind_of, lint_document
+from toolbelt.lint.rule import Finding, Rule, RuleInfo, Severity
+
+#: Where each cap shows: a section (beside its size) or the whole file.
+SECTION_CAPS = ("max_chars", "max_items", "max_item_chars")
+
+_CAP_HINTS = {
+    "max_chars": "shorten section {anchor!r} to at most {limit} characters",
+    "max_items": "remove or merge items of {anchor!r} (md_curate_list remove=[...]) to keep at "
+    "most {limit}",
+    "max_item_chars": "shorten the item to at most {limit} characters",
+    "max_file_bytes": "write less, or move content to another file, to stay within {limit} bytes",
+}
+
+
+class Linter:
+    """Lint with one workspace's rules, `[lint]`/`[caps]` settings and templates."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        settings: LintSettings,
+        templates: Callable[[str], str | None],
+    ) -> None:
+        self.rules = tuple(rules)
+        self.settings = settings
+        self._load_template = templates
+        self._templates: dict[str, Document | None] = {}
+        self._lock = Lock()
+
+    @classmethod
+    def from_config(
+        cls,
+        raw: Mapping[str, Any],
+        templates: Callable[[str], str | None],
+        rules: Sequence[Rule] | None = None,
+    ) -> Linter:
+        """Build from `toolbelt.toml`'s raw tables; an unknown rule or cap is `invalid_argument`."""
+        if rules is None:
+            from lint_rules import RULES
+
+            rules = RULES
+        return cls(rules, LintSettings.from_config(raw, rules), templates)
+
+    # -- lookups -----------------------------------------------------------------------------
+    def template(self, kind: str) -> Document | None:
+        with self._lock:
+            if kind not in self._templates:
+                text = self._load_template(kind)
+                self._templates[kind] = None if text is None else parse(text)
+            return self._templates[kind]
+
+    def severity(self, info: RuleInfo) -> Severity | None:
+        """The severity in force for a rule (None: turned off)."""
+        return self.settings.severity.get(info.id, info.severity)
+
+    def caps(self, doc: Document, anchor: str | None = None) -> dict[str, int]:
+        """The caps in force for a section (or, with no anchor, for the file), by cap name."""
+        limits = self.settings.limits(kind_of(doc))
+        wanted = SECTION_CAPS if anchor is not None else ("max_file_bytes",)
+        out: dict[str, int] = {}
+        for rule in self.rules:
+            if self.severity(rule.info) is None:
+                continue
+            for name, default in rule.info.parameters.items():
+                if name not in wanted or name not in CAP_NAMES:
+                    continue
+                value = default
+                for key in (anchor or "", ""):
+                    if name in limits.get(key, {}):
+                        value = limits[key][name]
+                        break
+                out[name] = value
+        return out
+
+    # -- checks ------------------------------------------------------------------------------
+    def check(self, path: str, text: str, *, proposed: bool = False) -> list[Finding]:
+        """Every finding on the whole of `text` (a file as it is, or proposed content)."""
+        return lint_document(
+            path, text, parse(text), self.rules, self.settings, self.template, proposed=proposed
+        )
+
+    def __call__(
+        self, path: str, before: str | None, after: str, rationale: str | None
+    ) -> LintOutcome:
+        """The pipeline's lint step: refuse, or say what to record and return."""
+        doc = parse(after)
+        changed: frozenset[str] | None = None
+        old: Document | None = None
+        if before is not None:
+            old = parse(before)
+            hashes = {s.anchor: s.hash for s in old.sections}
+            changed = frozenset(s.anchor for s in doc.sections if hashes.get(s.anchor) != s.hash)
+        found = lint_document(
+            path, after, doc, self.rules, self.settings, self.template,
+            changed=changed, proposed=True,
+        )  # fmt: skip
+        if not found:
+            return LintOutcome()
+        if old is not None and before is not None:
+            prior = lint_document(
+                path, before, old, self.rules, self.settings, self.template,
+                changed=changed, proposed=True,
+            )  # fmt: skip
+            found = introduced(prior, found)
+        blocks = [f for f in found if f.severity == "block"]
+        if blocks:
+            raise _blocked(path, blocks)
+        caps = [f for f in found if f.severity == "cap"]
+        why = (rationale or "").strip()
+        if caps and not why:
+            raise _cap_exceeded(path, caps)
+        return LintOutcome(
+            warnings=[_record(path, f) for f in found if f.severity == "warn"],
+            overrides=[_record(path, f) | {"rationale": why} for f in caps],
+        )
+
+
+def introduced(prior: Sequence[Finding], found: Sequence[Finding]) -> list[Finding]:
+    """The findings of `found` that a write introduced: not in `prior`, or (for a cap) a value
+    that grew past what `prior` already had."""
+    seen = Counter((f.rule, f.anchor, f.message) for f in prior)
+    capped: dict[tuple[Any, ...], int] = {}
+    for f in prior:
+        if f.severity == "cap" and isinstance(f.details.get("actual"), int):
+            key = _cap_key(f)
+            capped[key] = max(capped.get(key, 0), f.details["actual"])
+    out: list[Finding] = []
+    for f in found:
+        if f.severity == "cap" and isinstance(f.details.get("actual"), int):
+            was = capped.get(_cap_key(f))
+            if was is not None and f.details["actual"] <= was:
+                continue
+        else:
+            key = (f.rule, f.anchor, f.message)
+            if seen[key] > 0:
+                seen[key] -= 1
+                continue
+        out.append(f)
+    return out
+
+
+def _cap_key(f: Finding) -> tuple[Any, ...]:
+    return (f.rule, f.anchor, f.details.get("cap"), f.details.get("item"))
+
+
+def _record(path: str, f: Finding) -> dict[str, Any]:
+    return {"path": path, **f.to_dict()}
+
+
+def _blocked(path: str, blocks: list[Finding]) -> LintBlocked:
+    first = blocks[0]
+    where = f" at line {first.line}" if first.line else ""
+    return LintBlocked(
+        f"{path}: {first.rule} {first.name}{where}: {first.message}.",
+        hint=f"Fix the content so {first.name} passes (lint_rules describes it; "
+        "lint_check tries content without writing), then call again.",
+        details={
+            "path": path,
+            "rule": first.rule,
+            "name": first.name,
+            "line": first.line,
+            "findings": [f.to_dict() for f in blocks],
+        },
+    )
+
+
+def _cap_exceeded(path: str, caps: list[Finding]) -> CapExceeded:
+    first = caps[0]
+    cap = str(first.details.get("cap"))
+    limit = first.details.get("limit")
+    actual = first.details.get("actual")
+    fix = _CAP_HINTS.get(cap, "stay within {limit}").format(anchor=first.anchor, limit=limit)
+    return CapExceeded(
+        f"{path}: {first.message} ({first.rule} {first.name}).",
+        hint=f"Either {fix}, or call again with a `rationale` saying why it must go over; "
+        "the rationale is kept in the ledger.",
+        details={
+            "path": path,
+            "anchor": first.anchor,
+            "rule": first.rule,
+            "cap": cap,
+            "limit": limit,
+            "actual": actual,
+            "findings": [f.to_dict() for f in caps],
+        },
+    )
