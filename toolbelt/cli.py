@@ -13,11 +13,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from toolbelt.config import CONFIG_NAME
-from toolbelt.errors import ToolError
+from toolbelt.config import CONFIG_NAME, load_config
+from toolbelt.errors import NotFound, ToolError
+from toolbelt.fsio import SafeRoot
 from toolbelt.ledger import EventFilter, load_checkpoint, make_checkpoint
-from toolbelt.paths import STATE_DIR
-from toolbelt.workspace import Workspace, init_workspace, open_workspace
+from toolbelt.lint.linter import Linter
+from toolbelt.paths import STATE_DIR, check_path
+from toolbelt.text import decode_text
+from toolbelt.workspace import (
+    Workspace,
+    init_workspace,
+    markdown_files,
+    open_workspace,
+    workspace_linter,
+)
 
 WORKSPACE_ENV = "TOOLBELT_WORKSPACE"
 
@@ -270,6 +279,70 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    # Linting reads files, config and templates only: no ledger needed.
+    root = Path(args.workspace) if args.workspace else default_workspace()
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory")
+    config = load_config(root)
+    linter = workspace_linter(root, config)
+    if args.rules:
+        return _print_rules(args, linter)
+    files = SafeRoot(root)
+    paths = [check_path(p) for p in args.paths] or sorted(markdown_files(files))
+    report: list[dict[str, Any]] = []
+    for path in paths:
+        data = files.read_bytes(path, max_bytes=config.max_read_bytes)
+        if data is None:
+            raise NotFound(f"{path} does not exist.", details={"path": path})
+        findings = linter.check(path, decode_text(data, path))
+        report.append({"path": path, "findings": [f.to_dict() for f in findings]})
+    counts = {"block": 0, "cap": 0, "warn": 0}
+    for entry in report:
+        for f in entry["findings"]:
+            counts[f["severity"]] += 1
+    if args.json:
+        emit_json({"files": report, "counts": counts})
+    else:
+        rows = [
+            [
+                f"{entry['path']}:{f['line']}" if f["line"] else entry["path"],
+                f["severity"],
+                f"{f['rule']} {f['name']}",
+                f["message"],
+            ]
+            for entry in report
+            for f in entry["findings"]
+        ]
+        if rows:
+            print(table(rows, ["where", "severity", "rule", "message"]))
+        n = f"{len(report)} file{'s' if len(report) != 1 else ''}"
+        print(
+            f"{n}: {counts['block']} block, {counts['cap']} cap, {counts['warn']} warn"
+            + ("" if counts["block"] else " (nothing blocks)")
+        )
+    return 1 if counts["block"] else 0
+
+
+def _print_rules(args: argparse.Namespace, linter: Linter) -> int:
+    rules = linter.describe()
+    if args.json:
+        emit_json({"rules": rules})
+        return 0
+    rows = [
+        [
+            r["id"],
+            r["name"],
+            str(r["severity"]),
+            ", ".join(f"{k}={v}" for k, v in r["parameters"].items()) or "-",
+            r["description"],
+        ]
+        for r in rules
+    ]
+    print(table(rows, ["id", "name", "severity", "parameters", "description"]))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from toolbelt.demo import run_demo
 
@@ -363,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add("checkpoint", cmd_checkpoint, "export a MAC'd checkpoint to keep outside the ledger")
     p.add_argument("--out", required=True, metavar="FILE")
+    p = add("lint", cmd_lint, "lint files (all of them by default); exit 1 on a block finding")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--rules", action="store_true", help="list the rules in force instead")
     p = add("demo", cmd_demo, "the main job, narrated, on a fresh copy of the embedded workspace")
     p.add_argument(
         "--out",
@@ -381,6 +457,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, default)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # The reader went away (`toolbelt log | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except UsageError as exc:
         note(f"toolbelt: error: {exc}")
         return 2

@@ -33,10 +33,10 @@ class Tool:
 
 def all_tools() -> dict[str, Tool]:
     """Every tool, by wire name, in registry order."""
-    from toolbelt.ops import events, fs, md
+    from toolbelt.ops import events, fs, lint, md
 
     tools: dict[str, Tool] = {}
-    for tool in (*fs.TOOLS, *md.TOOLS, *events.TOOLS):
+    for tool in (*fs.TOOLS, *md.TOOLS, *lint.TOOLS, *events.TOOLS):
         if not WIRE_NAME_RE.match(tool.name) or tool.name in tools:
             raise ValueError(f"bad or duplicate tool name {tool.name!r}")
         tools[tool.name] = tool

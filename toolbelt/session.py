@@ -9,6 +9,7 @@ from toolbelt.config import Config
 from toolbelt.context import CallContext
 from toolbelt.fsio import SafeRoot
 from toolbelt.ledger import Ledger
+from toolbelt.lint.linter import Linter
 from toolbelt.paths import Scope
 from toolbelt.pipeline import WritePipeline
 
@@ -22,3 +23,4 @@ class Session:
     pipeline: WritePipeline
     ctx: CallContext
     scope: Scope
+    linter: Linter

@@ -69,7 +69,7 @@ class Workspace:
         self.keyring = keyring
         self.ledger = ledger
         self.files = SafeRoot(root)
-        self.linter = Linter.from_config(config.raw, self._template_or_none)
+        self.linter = workspace_linter(root, config)
         self.pipeline = WritePipeline(root, self.files, ledger, config, lint=self.linter)
         self.ctx = CallContext(owner=owner, actor_id=actor, actor_type=actor_type)
         if owner is None:
@@ -87,6 +87,7 @@ class Workspace:
             self.pipeline,
             ctx or self.ctx,
             self.scope,
+            self.linter,
         )
 
     def call(
@@ -123,14 +124,10 @@ class Workspace:
     def disk_state(self) -> dict[str, str]:
         """Hash of every markdown memory file on disk (not .toolbelt/ state, not templates/)."""
         state = {}
-        for entry in self.files.walk("."):
-            if entry.kind != "file" or entry.path.startswith((STATE_DIR + "/", "templates/")):
-                continue
-            if not entry.path.endswith(".md"):
-                continue
-            data = self.files.read_bytes(entry.path)
+        for path in markdown_files(self.files):
+            data = self.files.read_bytes(path)
             if data is not None:
-                state[entry.path] = content_hash(data)
+                state[path] = content_hash(data)
         return state
 
     def verify(
@@ -253,19 +250,10 @@ class Workspace:
 
     def template(self, kind: str) -> str:
         """The template for `kind`: the workspace's own `templates/`, else the built-in ones."""
-        text = self._template_or_none(kind)
+        text = template_text(self.root, kind)
         if text is None:
             raise NotFound(f"No template for kind {kind!r}.", details={"kind": kind})
         return text
-
-    def _template_or_none(self, kind: str) -> str | None:
-        if not KIND_RE.match(kind):
-            return None  # a kind is a plain name, never a path
-        for base in (self.root / "templates", BUILTIN_TEMPLATES):
-            candidate = base / f"{kind}.md"
-            if candidate.is_file():
-                return candidate.read_text(encoding="utf-8")
-        return None
 
     def import_files(self, paths: list[str] | None = None) -> list[dict[str, Any]]:
         """Adopt markdown files the ledger does not know yet, one `import` event each."""
@@ -308,6 +296,33 @@ class Workspace:
                 for ev in self.ledger.append(events, status="committed"):
                     adopted.append({"seq": ev["seq"], "path": ev["path"], "hash": ev["after_hash"]})
         return adopted
+
+
+def markdown_files(files: SafeRoot) -> list[str]:
+    """Every markdown memory file on disk (not the .toolbelt/ state, not templates/)."""
+    return [
+        entry.path
+        for entry in files.walk(".")
+        if entry.kind == "file"
+        and entry.path.endswith(".md")
+        and not entry.path.startswith((STATE_DIR + "/", "templates/"))
+    ]
+
+
+def template_text(root: Path, kind: str) -> str | None:
+    """The template for `kind`: the workspace's own `templates/`, else the built-in ones."""
+    if not KIND_RE.match(kind):
+        return None  # a kind is a plain name, never a path
+    for base in (root / "templates", BUILTIN_TEMPLATES):
+        candidate = base / f"{kind}.md"
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return None
+
+
+def workspace_linter(root: Path, config: Config) -> Linter:
+    """The linter of a workspace: its `[lint]` and `[caps]` settings and its templates."""
+    return Linter.from_config(config.raw, lambda kind: template_text(root, kind))
 
 
 def _sections_of(data: bytes) -> dict[str, str]:

@@ -14,7 +14,7 @@ from threading import Lock
 from typing import Any
 
 from toolbelt.errors import CapExceeded, LintBlocked
-from toolbelt.grammar.document import Document, parse
+from toolbelt.grammar.document import Document, Section, parse
 from toolbelt.lint import LintOutcome
 from toolbelt.lint.engine import CAP_NAMES, LintSettings, kind_of, lint_document
 from toolbelt.lint.rule import Finding, Rule, RuleInfo, Severity
@@ -72,6 +72,21 @@ class Linter:
         """The severity in force for a rule (None: turned off)."""
         return self.settings.severity.get(info.id, info.severity)
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Every rule with the severity in force ("off" when turned off)."""
+        return [
+            {
+                "id": r.info.id,
+                "name": r.info.alias,
+                "severity": self.severity(r.info) or "off",
+                "default_severity": r.info.severity,
+                "fixable": r.info.fixable,
+                "description": r.info.description,
+                "parameters": dict(r.info.parameters),
+            }
+            for r in self.rules
+        ]
+
     def caps(self, doc: Document, anchor: str | None = None) -> dict[str, int]:
         """The caps in force for a section (or, with no anchor, for the file), by cap name."""
         limits = self.settings.limits(kind_of(doc))
@@ -90,6 +105,30 @@ class Linter:
                         break
                 out[name] = value
         return out
+
+    def fullness(self, doc: Document, section: Section) -> dict[str, Any]:
+        """A section's size beside its caps, so an agent sees a cap coming: `chars`,
+        `item_count`, `longest_item`, `caps` in force, and `full`, the largest share of a cap
+        in use (1.0 is at the cap; above it, a write that grows it needs a rationale)."""
+        items = section.items
+        used = {
+            "max_chars": len(section.body),
+            "max_items": len(items),
+            "max_item_chars": max((len(i) for i in items), default=0),
+        }
+        caps = self.caps(doc, section.anchor)
+        return {
+            "chars": used["max_chars"],
+            "item_count": used["max_items"],
+            "longest_item": used["max_item_chars"],
+            "caps": caps,
+            "full": _share(used, caps),
+        }
+
+    def file_fullness(self, doc: Document, size: int) -> dict[str, Any]:
+        """The file's size in bytes beside its `max_file_bytes` cap (see `fullness`)."""
+        caps = self.caps(doc)
+        return {"bytes": size, "caps": caps, "full": _share({"max_file_bytes": size}, caps)}
 
     # -- checks ------------------------------------------------------------------------------
     def check(self, path: str, text: str, *, proposed: bool = False) -> list[Finding]:
@@ -156,6 +195,11 @@ def introduced(prior: Sequence[Finding], found: Sequence[Finding]) -> list[Findi
                 continue
         out.append(f)
     return out
+
+
+def _share(used: Mapping[str, int], caps: Mapping[str, int]) -> float:
+    shares = [used[name] / limit for name, limit in caps.items() if name in used and limit > 0]
+    return round(max(shares, default=0.0), 2)
 
 
 def _cap_key(f: Finding) -> tuple[Any, ...]:

@@ -70,7 +70,7 @@ def _last_line(doc: Document, s: Section) -> int:
     return end
 
 
-def _section_view(doc: Document, s: Section) -> dict[str, Any]:
+def _section_view(session: Session, doc: Document, s: Section) -> dict[str, Any]:
     return {
         "anchor": s.anchor,
         "version": s.version,
@@ -79,8 +79,8 @@ def _section_view(doc: Document, s: Section) -> dict[str, Any]:
         "start_line": s.anchor_line + 1,
         "end_line": _last_line(doc, s),
         "hash": s.hash,
-        "chars": len(s.body),
         "items": list(s.items),
+        **session.linter.fullness(doc, s),
     }
 
 
@@ -141,7 +141,8 @@ def md_list_sections(session: Session, a: MdListSectionsArgs) -> dict[str, Any]:
         "path": a.path,
         "hash": content_hash(data),
         "frontmatter": doc.meta,
-        "sections": [_section_view(doc, s) for s in doc.sections],
+        "file": session.linter.file_fullness(doc, len(data)),
+        "sections": [_section_view(session, doc, s) for s in doc.sections],
     }
 
 
@@ -161,6 +162,7 @@ def md_read_section(session: Session, a: MdReadSectionArgs) -> dict[str, Any]:
         "body": s.body,
         "hash": s.hash,
         "items": list(s.items),
+        **session.linter.fullness(doc, s),
     }
 
 
@@ -353,7 +355,9 @@ TOOLS = (
     Tool(
         "md_list_sections",
         "List a markdown file's anchored sections (anchor, heading, line range, section hash, "
-        "size, list items) and its front matter. Start here before reading or editing sections.",
+        "list items) and its front matter. Each section shows its size beside its caps (chars, "
+        "item_count, longest_item, caps, and full: the largest share of a cap in use, 1.0 = at "
+        "the cap). Start here before reading or editing sections.",
         MdListSectionsArgs,
         md_list_sections,
         read_only=True,
@@ -362,7 +366,8 @@ TOOLS = (
     Tool(
         "md_read_section",
         "Read one anchored section: heading, body, section hash (md_patch_section's "
-        "expected_hash) and its bullet items. Fails with not_found listing the file's anchors.",
+        "expected_hash), its bullet items, and its size beside its caps (full: the largest "
+        "share of a cap in use). Fails with not_found listing the file's anchors.",
         MdReadSectionArgs,
         md_read_section,
         read_only=True,
