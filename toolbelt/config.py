@@ -128,4 +128,15 @@ ttl_hours = 48
 
 [limits]
 max_file_bytes = 1000000
+
+[lint]
+# Turn rules off or re-grade them, by id or name (`toolbelt lint --rules` lists them):
+# TB011 = "off"                  # off | on | block | cap | warn
+# heading-level-jump = "block"
+
+[caps]
+# Caps refuse a write that goes over them unless the call gives a `rationale`.
+# Defaults: max_chars = 4000 (section body), max_items = 50 (bullets in a section),
+# max_item_chars = 300, max_file_bytes = 50000. Set them here for every file,
+# under [caps.<kind>] for a kind, or under [caps.<kind>.<anchor>] for one section.
 """

@@ -77,9 +77,11 @@ class Narrator:
                 for s in result["sections"]
             )
         if "body" in result:
+            caps = result["caps"]
             return (
-                f"## {result['heading']}: {len(result['body'])} chars, "
-                f"{len(result['items'])} items, section hash {result['hash'][:19]}…"
+                f"## {result['heading']}: {result['chars']}/{caps.get('max_chars', '-')} chars, "
+                f"{result['item_count']}/{caps.get('max_items', '-')} items "
+                f"(full {result['full']:.0%}), section hash {result['hash'][:19]}…"
             )
         if "event" in result:
             ev = result["event"]
@@ -90,7 +92,12 @@ class Narrator:
                 if result.get("section_hash")
                 else f", {result['after_hash'][:19]}…"
             )
-            notes = "".join(f"; {w['message']}" for w in result.get("warnings", []))
+            notes = "".join(
+                f"; over the cap with a rationale ({w['message']})"
+                if w.get("rationale")
+                else f"; {w['message']}"
+                for w in result.get("warnings", [])
+            )
             return f"{what}{replay}{section}{notes}"
         return _compact(result)
 
@@ -106,6 +113,8 @@ def run_demo(source: Path, out: Path) -> int:
     if not (source / "users").is_dir():
         print(f"toolbelt demo: {source} has no users/ directory to copy.", file=sys.stderr)
         return 2
+    global _STEPS
+    _STEPS = itertools.count(1)
     out = out.absolute()
     if out.exists():
         shutil.rmtree(out)
@@ -195,6 +204,22 @@ def _story(n: Narrator, root: Path) -> None:
         {"path": evidence, "anchor": "evidence", "remove": ["Never plans anything"]},
     )
 
+    _step("A cap: this workspace lets a part list 5 triggers; a sixth takes a rationale")
+    n.call("md_read_section", {"path": evidence, "anchor": "triggers"})
+    more = {
+        "path": evidence,
+        "anchor": "triggers",
+        "add": [
+            "Races and long runs, from the week before (session 2026-11-20)",
+            "Maya asking about plans for the weekend (session 2026-11-20)",
+        ],
+    }
+    n.call("md_curate_list", more)
+    n.call(
+        "md_curate_list",
+        more | {"rationale": "both came up twice today; prune older triggers next session"},
+    )
+
     _step("It adds a new anchored section")
     n.call(
         "md_add_section",
@@ -210,7 +235,8 @@ def _story(n: Narrator, root: Path) -> None:
 
     _step("It records new evidence with an exact unified diff (no fuzz)")
     text = (root / evidence).read_text(encoding="utf-8").split("\n")
-    at = next(i for i, line in enumerate(text) if line.startswith("- ")) + 1
+    start = text.index("## Evidence")
+    at = next(i for i, line in enumerate(text) if i > start and line.startswith("- ")) + 1
     patch = (
         f"--- a/{evidence}\n+++ b/{evidence}\n@@ -{at},1 +{at},2 @@\n {text[at - 1]}\n"
         "+- Packed for the 10k race two days early and checked the route three times "
@@ -304,19 +330,33 @@ def _story(n: Narrator, root: Path) -> None:
 def _maintainer_view(root: Path, n: Narrator) -> int:
     ws = open_workspace(root)
     try:
-        _step("The maintainer reads the log")
+        _step("The maintainer reads the log (cap overrides with their rationale)")
         events = ws.ledger.query(_recent())
         for ev in reversed(events):
             _say(
-                f"  seq {ev['seq']:>3}  {ev['ts'][11:23]}  {ev['type'] + '/' + ev['op']:<18} "
+                f"  seq {ev['seq']:>3}  {ev['ts'][11:23]}  {ev['type'] + '/' + ev['op']:<30} "
                 f"{ev['status']:<9} {ev['actor_id']:<13} {ev['path']}"
             )
+            for o in (ev["lint"] or {}).get("overrides", []):
+                _say(f"           └ cap override {o['rule']} {o['name']}: {o['message']}")
+                _say(f"             rationale: {o['rationale']!r}")
         drift = ws.ledger.drift_items("open")
         for item in drift:
             _say(
                 f"  drift #{item['id']}: {item['path']} ({item['kind']}; ledger "
                 f"{(item['ledger_hash'] or '-')[:19]}…, disk {(item['disk_hash'] or '-')[:19]}…)"
             )
+
+        _step("The maintainer lints the workspace (`toolbelt lint`)")
+        found = []
+        for path in sorted(ws.disk_state()):
+            text = (root / path).read_text(encoding="utf-8")
+            found += [(path, f) for f in ws.linter.check(path, text)]
+        for path, f in found:
+            where = f"{path}:{f.line}" if f.line else path
+            _say(f"  {where:<48} {f.severity:<5} {f.rule} {f.name}: {f.message}")
+        blocks = sum(1 for _, f in found if f.severity == "block")
+        _say(f"  {len(found)} finding(s), {blocks} blocking")
 
         _step("History of one section, from the ledger")
         agent = open_workspace(root, owner="u1", actor="agent-7")

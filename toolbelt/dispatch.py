@@ -54,7 +54,11 @@ def _lookup(name: Any) -> Tool:
     registry = tools()
     if isinstance(name, str) and name in registry:
         return registry[name]
-    close = difflib.get_close_matches(str(name).replace(".", "_"), list(registry), n=3, cutoff=0.5)
+    wanted = str(name).replace(".", "_")[:100]
+    # Names that contain what was asked (`lint` -> lint_check), then the most similar ones.
+    contains = [t for t in registry if len(wanted) >= 3 and wanted in t]
+    similar = difflib.get_close_matches(wanted, list(registry), n=3, cutoff=0.6)
+    close = list(dict.fromkeys(contains + similar))[:3]
     raise NotFound(
         f"There is no tool named {name!r}.",
         hint=f"Did you mean {', '.join(close)}?" if close else "Call one of the listed tools.",
