@@ -16,7 +16,8 @@ class FileSize:
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.limit("max_file_bytes", "", self.info.parameters["max_file_bytes"])
-        size = len(ctx.text.encode("utf-8"))
+        text = ctx.text
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size > limit:
             yield finding(
                 self.info,

@@ -44,6 +44,7 @@ class Linter:
         self.settings = settings
         self._load_template = templates
         self._templates: dict[str, Document | None] = {}
+        self._caps: dict[tuple[str | None, str | None], dict[str, int]] = {}
         self._lock = Lock()
 
     @classmethod
@@ -89,7 +90,16 @@ class Linter:
 
     def caps(self, doc: Document, anchor: str | None = None) -> dict[str, int]:
         """The caps in force for a section (or, with no anchor, for the file), by cap name."""
-        limits = self.settings.limits(kind_of(doc))
+        key = (kind_of(doc), anchor)
+        cached = self._caps.get(key)
+        if cached is None:
+            if len(self._caps) > 4096:
+                self._caps.clear()  # anchors are open-ended; keep the memo bounded
+            cached = self._caps[key] = self._caps_for(*key)
+        return dict(cached)
+
+    def _caps_for(self, kind: str | None, anchor: str | None) -> dict[str, int]:
+        limits = self.settings.limits(kind)
         wanted = SECTION_CAPS if anchor is not None else ("max_file_bytes",)
         out: dict[str, int] = {}
         for rule in self.rules:
