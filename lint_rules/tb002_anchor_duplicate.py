@@ -14,7 +14,7 @@ class AnchorDuplicate:
             if s.anchor in seen:
                 yield finding(
                     self.info,
-                    f"anchor {s.anchor!r} is already used on line {seen[s.anchor]}",
+                    f"anchor {s.anchor!r} is used more than once",
                     line=s.anchor_line + 1,
                     anchor=s.anchor,
                     first_line=seen[s.anchor],

@@ -19,6 +19,7 @@ PG_ADMIN_URL = os.environ.get(
 @pytest.fixture(autouse=True)
 def _keys(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setenv("TOOLBELT_HMAC_KEYS", TEST_KEYS)
+    monkeypatch.setenv("TOOLBELT_CHECK_RESULTS", "1")  # every result against its output model
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
     monkeypatch.delenv("TOOLBELT_LEDGER_URL", raising=False)
     monkeypatch.delenv("TOOLBELT_WORKSPACE", raising=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import secrets
@@ -23,12 +22,13 @@ def _say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-_STEPS = itertools.count(1)
+_STEPS = {"n": 0}
 
 
 def _step(title: str) -> None:
     _say()
-    _say(f"── {next(_STEPS)}. {title} ".ljust(WIDTH, "─"))
+    _STEPS["n"] += 1
+    _say(f"── {_STEPS['n']}. {title} ".ljust(WIDTH, "─"))
 
 
 def _compact(value: Any, limit: int = 160) -> str:
@@ -113,8 +113,7 @@ def run_demo(source: Path, out: Path) -> int:
     if not (source / "users").is_dir():
         print(f"toolbelt demo: {source} has no users/ directory to copy.", file=sys.stderr)
         return 2
-    global _STEPS
-    _STEPS = itertools.count(1)
+    _STEPS["n"] = 0
     out = out.absolute()
     if out.exists():
         shutil.rmtree(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import os
 import traceback
 from typing import Any
 
@@ -15,6 +16,10 @@ from toolbelt.registry import Tool, all_tools
 from toolbelt.session import Session
 
 log = logging.getLogger("toolbelt")
+
+
+#: Set to 1 (the test suite does) to check every result against its tool's output model.
+CHECK_RESULTS_ENV = "TOOLBELT_CHECK_RESULTS"
 
 
 @functools.cache
@@ -36,7 +41,10 @@ def dispatch(session: Session, name: str, args: Any) -> dict[str, Any]:
     try:
         tool = _lookup(name)
         params = _validate(tool, args)
-        return ok(tool.handler(session, params))
+        result = tool.handler(session, params)
+        if os.environ.get(CHECK_RESULTS_ENV) == "1":
+            tool.output.model_validate(result, strict=True)  # a mismatch is a bug: `internal`
+        return ok(result)
     except ToolError as err:
         return fail(err)
     except Exception as exc:  # no stack trace ever reaches a model

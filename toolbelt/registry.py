@@ -25,6 +25,8 @@ class Tool:
     input_model: type[BaseModel]
     """Arguments; `extra="forbid"`, so an unknown field is `invalid_argument`."""
     handler: Handler
+    output: type[BaseModel]
+    """What a success returns (the MCP `outputSchema`)."""
     read_only: bool
     idempotent: bool
     destructive: bool = False

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from toolbelt.ledger import EventFilter
 from toolbelt.ops.common import Args
+from toolbelt.ops.results import EventsQueryResult
 from toolbelt.paths import check_path
 from toolbelt.registry import Tool
 from toolbelt.session import Session
@@ -70,6 +71,7 @@ TOOLS = (
         "events[] (oldest first unless order='desc') and next_after_seq to poll for newer ones.",
         EventsQueryArgs,
         events_query,
+        output=EventsQueryResult,
         read_only=True,
         idempotent=True,
     ),

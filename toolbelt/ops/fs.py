@@ -11,6 +11,13 @@ from toolbelt.errors import Conflict, Forbidden, InvalidArgument, NotFound, Patc
 from toolbelt.grammar.document import parse
 from toolbelt.ops.common import Args, WriteArgs, not_found_file
 from toolbelt.ops.patch import FilePatch, apply_file_patch, parse_patch
+from toolbelt.ops.results import (
+    FsHashResult,
+    FsListResult,
+    FsReadResult,
+    FsSearchResult,
+    WriteResult,
+)
 from toolbelt.paths import STATE_DIR, check_path, glob_to_regex
 from toolbelt.pipeline import WriteOp
 from toolbelt.registry import Tool
@@ -312,6 +319,7 @@ TOOLS = (
         "hash. Use it to discover memory files before reading. Returns entries[] and truncated.",
         FsListArgs,
         fs_list,
+        output=FsListResult,
         read_only=True,
         idempotent=True,
     ),
@@ -322,6 +330,7 @@ TOOLS = (
         "out_of_scope.",
         FsReadArgs,
         fs_read,
+        output=FsReadResult,
         read_only=True,
         idempotent=True,
     ),
@@ -332,6 +341,7 @@ TOOLS = (
         "remembered.",
         FsSearchArgs,
         fs_search,
+        output=FsSearchResult,
         read_only=True,
         idempotent=True,
     ),
@@ -340,6 +350,7 @@ TOOLS = (
         "Get a file's current hash and size without reading it; use it as expected_hash.",
         FsHashArgs,
         fs_hash,
+        output=FsHashResult,
         read_only=True,
         idempotent=True,
     ),
@@ -351,6 +362,7 @@ TOOLS = (
         "conflict (details.current_hash), forbidden, drift_frozen, out_of_scope.",
         FsWriteArgs,
         fs_write,
+        output=WriteResult,
         read_only=False,
         idempotent=False,
     ),
@@ -361,6 +373,7 @@ TOOLS = (
         "lines) or invalid_argument when the diff does not parse.",
         FsPatchArgs,
         fs_patch,
+        output=WriteResult,
         read_only=False,
         idempotent=False,
     ),
@@ -370,6 +383,7 @@ TOOLS = (
         "Cannot add anchor lines.",
         FsAppendArgs,
         fs_append,
+        output=WriteResult,
         read_only=False,
         idempotent=False,
     ),

@@ -9,6 +9,7 @@ from pydantic import Field
 from toolbelt.errors import CapExceeded, InvalidArgument, LintBlocked
 from toolbelt.lint.rule import Finding
 from toolbelt.ops.common import Args, not_found_file
+from toolbelt.ops.results import LintCheckResult, LintRulesResult
 from toolbelt.paths import check_path
 from toolbelt.registry import Tool
 from toolbelt.session import Session
@@ -90,6 +91,7 @@ TOOLS = (
         "rationale) or blocked. Writes nothing.",
         LintCheckArgs,
         lint_check,
+        output=LintCheckResult,
         read_only=True,
         idempotent=True,
     ),
@@ -100,6 +102,7 @@ TOOLS = (
         "parameters (default caps).",
         LintRulesArgs,
         lint_rules,
+        output=LintRulesResult,
         read_only=True,
         idempotent=True,
     ),

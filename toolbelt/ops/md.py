@@ -14,6 +14,12 @@ from toolbelt.grammar.items import edit_items
 from toolbelt.grammar.structure import StructureError
 from toolbelt.ledger import EventFilter
 from toolbelt.ops.common import Args, WriteArgs, not_found_file
+from toolbelt.ops.results import (
+    MdHistoryResult,
+    MdListSectionsResult,
+    MdReadSectionResult,
+    WriteResult,
+)
 from toolbelt.paths import check_path
 from toolbelt.pipeline import WriteOp
 from toolbelt.registry import Tool
@@ -360,6 +366,7 @@ TOOLS = (
         "the cap). Start here before reading or editing sections.",
         MdListSectionsArgs,
         md_list_sections,
+        output=MdListSectionsResult,
         read_only=True,
         idempotent=True,
     ),
@@ -370,6 +377,7 @@ TOOLS = (
         "share of a cap in use). Fails with not_found listing the file's anchors.",
         MdReadSectionArgs,
         md_read_section,
+        output=MdReadSectionResult,
         read_only=True,
         idempotent=True,
     ),
@@ -381,6 +389,7 @@ TOOLS = (
         "anchors, or an unclosed fence/HTML block is refused with invalid_argument saying why.",
         MdPatchSectionArgs,
         md_patch_section,
+        output=WriteResult,
         read_only=False,
         idempotent=False,
     ),
@@ -391,6 +400,7 @@ TOOLS = (
         "that is not there is not_found listing the current items.",
         MdCurateListArgs,
         md_curate_list,
+        output=WriteResult,
         read_only=False,
         idempotent=False,
     ),
@@ -400,6 +410,7 @@ TOOLS = (
         "after_anchor. The only way to add an anchor.",
         MdAddSectionArgs,
         md_add_section,
+        output=WriteResult,
         read_only=False,
         idempotent=False,
     ),
@@ -409,6 +420,7 @@ TOOLS = (
         "time, actor, op, rationale and the file or section hash at that version.",
         MdHistoryArgs,
         md_history,
+        output=MdHistoryResult,
         read_only=True,
         idempotent=True,
     ),
