@@ -6,17 +6,21 @@ import difflib
 import functools
 import logging
 import os
+import re
 import traceback
 from typing import Any
 
 from pydantic import ValidationError
 
 from toolbelt.errors import InvalidArgument, NotFound, ToolError
+from toolbelt.pipeline import check_sizes
 from toolbelt.registry import Tool, all_tools
 from toolbelt.session import Session
 
 log = logging.getLogger("toolbelt")
 
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Set to 1 (the test suite does) to check every result against its tool's output model.
 CHECK_RESULTS_ENV = "TOOLBELT_CHECK_RESULTS"
@@ -40,6 +44,8 @@ def dispatch(session: Session, name: str, args: Any) -> dict[str, Any]:
     """Run one tool; every outcome, including a bug, comes back as an envelope."""
     try:
         tool = _lookup(name)
+        if not tool.read_only and isinstance(args, dict):
+            check_sizes(args, session.config.max_file_bytes)  # before any work on the text
         params = _validate(tool, args)
         result = tool.handler(session, params)
         if os.environ.get(CHECK_RESULTS_ENV) == "1":
@@ -77,11 +83,9 @@ def _lookup(name: Any) -> Tool:
 def _not_utf8(value: Any, where: str = "") -> str | None:
     """The path of the first string (key or value) that cannot be encoded as UTF-8."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where or "(arguments)"
-        return None
+        if value.isascii() or not _SURROGATE.search(value):
+            return None
+        return where or "(arguments)"
     if isinstance(value, dict):
         for key, item in value.items():
             name = f"{where}.{key}" if where else str(key)

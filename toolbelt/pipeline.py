@@ -150,7 +150,7 @@ class WritePipeline:
                     hint="Use a path ending in .md.",
                     details={"path": path},
                 )
-        _check_sizes(op.args, self.config.max_file_bytes)
+        check_sizes(op.args, self.config.max_file_bytes)
         self._step("resolved")
         claim_key = op.args.get("idempotency_key") or (
             f"call:{ctx.tool_call_id}" if ctx.tool_call_id else None
@@ -472,7 +472,7 @@ class WritePipeline:
         return None if data is None else content_hash(data)
 
 
-def _check_sizes(args: dict[str, Any], limit: int) -> None:
+def check_sizes(args: dict[str, Any], limit: int) -> None:
     """Refuse text arguments that could never fit the file limit, before any work on them."""
     sizes = {
         name: len(value) for name in ("content", "body") if isinstance(value := args.get(name), str)

@@ -35,7 +35,7 @@ class LintSettings:
     def from_config(cls, raw: Mapping[str, Any], rules: Sequence[Rule]) -> LintSettings:
         by_name = {r.info.id: r for r in rules} | {r.info.alias: r for r in rules}
         severity: dict[str, Severity | None] = {r.info.id: r.info.severity for r in rules}
-        for key, value in (raw.get("lint") or {}).items():
+        for key, value in _table(raw, "lint").items():
             rule = by_name.get(key)
             if rule is None:
                 raise InvalidArgument(
@@ -44,7 +44,7 @@ class LintSettings:
                     details={"rule": key, "known": sorted(r.info.id for r in rules)},
                 )
             severity[rule.info.id] = _grade(key, value, rule)
-        caps = raw.get("caps") or {}
+        caps = _table(raw, "caps")
         _check_caps(caps)
         return cls(severity, caps)
 
@@ -64,11 +64,30 @@ class LintSettings:
         return out
 
 
+def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(
+            f"toolbelt.toml `{name}` must be a table ([{name}]), not {type(value).__name__}.",
+            hint=f"Write it as a [{name}] table; see docs/lint.md.",
+            details={"table": name},
+        )
+    return value
+
+
 def _grade(key: str, value: Any, rule: Rule) -> Severity | None:
     if value is False or value == "off":
         return None
     if value is True or value == "on":
         return rule.info.severity
+    if value == "cap" and not rule.info.parameters:
+        raise InvalidArgument(
+            f'toolbelt.toml [lint] {key} = "cap", but {rule.info.id} has no cap to exceed.',
+            hint=f'Grade {key} "block" or "warn" (or "off").',
+            details={"rule": key, "value": value},
+        )
     if value in SEVERITIES:
         return value  # type: ignore[no-any-return]
     raise InvalidArgument(
@@ -78,14 +97,19 @@ def _grade(key: str, value: Any, rule: Rule) -> Severity | None:
     )
 
 
-def _check_caps(caps: Mapping[str, Any], where: str = "caps") -> None:
+def _check_caps(caps: Mapping[str, Any], where: str = "caps", depth: int = 0) -> None:
+    """`[caps]` holds caps and kind tables; a kind table holds caps and anchor tables; an
+    anchor table holds caps only."""
     for key, value in caps.items():
-        if isinstance(value, Mapping):
-            _check_caps(value, f"{where}.{key}")
-        elif key not in CAP_NAMES or not isinstance(value, int) or value < 0:
+        if isinstance(value, Mapping) and depth < 2:
+            _check_caps(value, f"{where}.{key}", depth + 1)
+            continue
+        is_count = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if key not in CAP_NAMES or not is_count:
             raise InvalidArgument(
                 f"toolbelt.toml [{where}] {key} = {value!r} is not a known cap.",
-                hint=f"Caps are non-negative integers named {', '.join(CAP_NAMES)}.",
+                hint=f"Caps are non-negative integers named {', '.join(CAP_NAMES)}, set in "
+                "[caps], [caps.<kind>] or [caps.<kind>.<anchor>].",
                 details={"table": where, "key": key},
             )
 

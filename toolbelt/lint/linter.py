@@ -184,22 +184,27 @@ class Linter:
 
 
 def introduced(prior: Sequence[Finding], found: Sequence[Finding]) -> list[Finding]:
-    """The findings of `found` that a write introduced: not in `prior`, or (for a cap) a value
-    that grew past what `prior` already had."""
-    seen = Counter((f.rule, f.anchor, f.message) for f in prior)
-    capped: dict[tuple[Any, ...], int] = {}
+    """The findings of `found` that a write introduced.
+
+    A cap on a whole section or file (characters, items, bytes) counts when there was no such
+    finding before or its value grew. Every other finding (an item over its length, a block, a
+    warning) counts when `prior` held fewer findings with the same rule, anchor, message and
+    item.
+    """
+    seen = Counter(_key(f) for f in prior if not _aggregate(f))
+    grown: dict[tuple[Any, ...], int] = {}
     for f in prior:
-        if f.severity == "cap" and isinstance(f.details.get("actual"), int):
-            key = _cap_key(f)
-            capped[key] = max(capped.get(key, 0), f.details["actual"])
+        if _aggregate(f):
+            key = (f.rule, f.anchor, f.details.get("cap"))
+            grown[key] = max(grown.get(key, 0), f.details["actual"])
     out: list[Finding] = []
     for f in found:
-        if f.severity == "cap" and isinstance(f.details.get("actual"), int):
-            was = capped.get(_cap_key(f))
+        if _aggregate(f):
+            was = grown.get((f.rule, f.anchor, f.details.get("cap")))
             if was is not None and f.details["actual"] <= was:
                 continue
         else:
-            key = (f.rule, f.anchor, f.message)
+            key = _key(f)
             if seen[key] > 0:
                 seen[key] -= 1
                 continue
@@ -207,13 +212,20 @@ def introduced(prior: Sequence[Finding], found: Sequence[Finding]) -> list[Findi
     return out
 
 
+def _aggregate(f: Finding) -> bool:
+    """A cap measured over a whole section or file (not over one item)."""
+    return (
+        f.severity == "cap" and isinstance(f.details.get("actual"), int) and "item" not in f.details
+    )
+
+
+def _key(f: Finding) -> tuple[Any, ...]:
+    return (f.rule, f.anchor, f.message, f.details.get("item"))
+
+
 def _share(used: Mapping[str, int], caps: Mapping[str, int]) -> float:
     shares = [used[name] / limit for name, limit in caps.items() if name in used and limit > 0]
     return round(max(shares, default=0.0), 2)
-
-
-def _cap_key(f: Finding) -> tuple[Any, ...]:
-    return (f.rule, f.anchor, f.details.get("cap"), f.details.get("item"))
 
 
 def _record(path: str, f: Finding) -> dict[str, Any]:
