@@ -343,6 +343,14 @@ def _print_rules(args: argparse.Namespace, linter: Linter) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from toolbelt.dispatch import tools
+    from toolbelt.schemas import tool_schemas
+
+    emit_json(tool_schemas(tools().values(), args.target))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from toolbelt.demo import run_demo
 
@@ -439,6 +447,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("lint", cmd_lint, "lint files (all of them by default); exit 1 on a block finding")
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--rules", action="store_true", help="list the rules in force instead")
+    p = add("schema", cmd_schema, "print every tool's schema for a function-calling ecosystem")
+    p.add_argument(
+        "--target",
+        required=True,
+        choices=["openai", "openai-chat", "anthropic", "mcp"],
+        help="openai: Responses API strict function tools; openai-chat: Chat Completions; "
+        "anthropic: Messages API tools; mcp: MCP tool definitions",
+    )
     p = add("demo", cmd_demo, "the main job, narrated, on a fresh copy of the embedded workspace")
     p.add_argument(
         "--out",

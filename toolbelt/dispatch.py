@@ -114,6 +114,13 @@ def _validate(tool: Tool, args: Any) -> Any:
             hint=f"Send {bad!r} as proper UTF-8 text and call {tool.name} again.",
             details={"field": bad},
         )
+    fields = tool.input_model.model_fields
+    # null means "the default" (strict-mode models send null for every optional argument).
+    args = {
+        k: v
+        for k, v in args.items()
+        if not (v is None and k in fields and not fields[k].is_required())
+    }
     try:
         return tool.input_model.model_validate(args)
     except ValidationError as exc:
