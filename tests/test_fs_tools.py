@@ -886,9 +886,15 @@ def test_events_query_default_is_oldest_first_for_the_owner(
     assert all(e["owner"] == "u1" for e in res["events"])
     assert res["truncated"] is False
     assert res["next_after_seq"] == history["seqs"][-1]
+    # Compact by default: no chain internals, no null or empty fields.
     ev = res["events"][-1]
+    assert not {"prev_hash", "event_hash", "key_id"} & set(ev)
+    assert all(v not in (None, [], {}) for v in ev.values()), ev
+    # verbose: the whole SPEC record, with the same values.
+    full = ok(ws.call("events_query", {"limit": 500, "verbose": True}))["events"][-1]
     for key in SPEC_EVENT_FIELDS:
-        assert key in ev, key
+        assert key in full, key
+    assert {k: v for k, v in full.items() if k in ev} == ev
 
 
 def test_events_query_by_path_and_types(ws: Workspace, history: dict[str, Any]) -> None:

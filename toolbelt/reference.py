@@ -31,21 +31,145 @@ def _type(schema: dict[str, Any]) -> str:
     return str(schema.get("type", "any"))
 
 
+#: Codes every read tool can return, then what writes add; the tool's own extras after.
+READ_ERRORS = ("invalid_argument", "not_found", "out_of_scope", "internal")
+WRITE_ERRORS = (
+    "forbidden",
+    "conflict",
+    "cap_exceeded",
+    "lint_blocked",
+    "idempotency_conflict",
+    "drift_frozen",
+    "busy",
+)
+EXTRA_ERRORS = {"fs_patch": ("patch_rejected",), "md_curate_list": (), "fs_append": ()}
+
+LOG = "users/u1/notes/running-log.md"
+OVERVIEW = "users/u1/overview.md"
+
+#: One example call per tool, run in this order on a fresh copy of the embedded workspace.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "fs_list": {"path": "users/u1/notes"},
+    "fs_read": {"path": LOG, "start_line": 7, "end_line": 12},
+    "fs_search": {"query": "physio", "path": "users/u1"},
+    "fs_hash": {"path": LOG},
+    "fs_write": {
+        "path": "users/u1/notes/2026-11-21.md",
+        "content": "---\nkind: note\nid: 2026-11-21\nowner: u1\nschema: 1\n---\n"
+        "<!-- anchor: summary v1 -->\n## Summary\n\nShort check-in before the long run.\n",
+        "rationale": "session 2026-11-21",
+    },
+    "fs_patch": {
+        "patch": f"--- a/{LOG}\n+++ b/{LOG}\n@@ -23,1 +23,2 @@\n"
+        ' - 2026-11-16: long 16 km, 6:41/km, "easy"; route planned three ways beforehand\n'
+        "+- 2026-11-20: easy 8 km, 6:50/km, no plan, enjoyed it\n",
+        "evidence": ["session 2026-11-21"],
+    },
+    "fs_append": {"path": "users/u1/notes/2026-11-21.md", "content": "Slept 7.5 hours."},
+    "md_list_sections": {"path": LOG},
+    "md_read_section": {"path": LOG, "anchor": "follow_ups"},
+    "md_patch_section": {
+        "path": OVERVIEW,
+        "anchor": "boundaries",
+        "body": "- No work talk on Sundays\n- Ask before bringing up her father\n",
+        "rationale": "she set a new boundary in session 2026-11-21",
+    },
+    "md_curate_list": {
+        "path": LOG,
+        "anchor": "follow_ups",
+        "add": ["Ask about the 2026-11-20 easy run without a plan"],
+        "remove": ["Revisit the rest-day guilt with the inner critic in mind"],
+        "idempotency_key": "follow-ups-2026-11-21",
+    },
+    "md_add_section": {
+        "path": LOG,
+        "anchor": "injuries",
+        "heading": "Injuries",
+        "body": "- Left knee niggle since 2026-10-12; physio review 2026-11-24\n",
+        "after_anchor": "details",
+    },
+    "md_history": {"path": LOG, "anchor": "follow_ups", "limit": 3},
+    "lint_check": {"path": LOG, "content": "# Log\n\n<!-- anchor: x v1 -->\ntext\n"},
+    "lint_rules": {},
+    "events_query": {"path": LOG, "order": "desc", "limit": 2},
+}
+
+#: Values that differ on every run, shown as placeholders.
+_VOLATILE = {"ts", "event_id", "transaction_id", "prev_hash", "event_hash", "status_ts", "key_id"}
+
+
+def run_examples() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Run every example on a fresh copy of the embedded workspace: tool -> (args, envelope)."""
+    import shutil
+    import tempfile
+
+    import toolbelt
+
+    source = Path(__file__).resolve().parent.parent / "workspace"
+    saved = os.environ.get("TOOLBELT_HMAC_KEYS")
+    os.environ["TOOLBELT_HMAC_KEYS"] = "docs:" + "0" * 64
+    try:
+        with tempfile.TemporaryDirectory(prefix="toolbelt-docs-") as tmp:
+            root = Path(tmp) / "workspace"
+            shutil.copytree(source, root, ignore=shutil.ignore_patterns(".toolbelt"))
+            toolbelt.init_workspace(root)
+            out = {}
+            with toolbelt.open_workspace(root, owner="u1", actor="agent-7") as ws:
+                for name, args in EXAMPLES.items():
+                    out[name] = (args, ws.call(name, args, tool_call_id=f"call_{name}"))
+            return out
+    finally:
+        if saved is None:
+            os.environ.pop("TOOLBELT_HMAC_KEYS", None)
+        else:
+            os.environ["TOOLBELT_HMAC_KEYS"] = saved
+
+
+def _shown(value: Any, key: str = "") -> Any:
+    """A value as the docs show it: volatile fields replaced, long text and lists shortened."""
+    if key in _VOLATILE and value is not None:
+        return "…"
+    if isinstance(value, dict):
+        return {k: _shown(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) > 3:
+            return [_shown(v) for v in value[:2]] + [f"… {len(value) - 2} more"]
+        return [_shown(v) for v in value]
+    if isinstance(value, str) and len(value) > 700:
+        return value[:600] + f"… ({len(value)} characters)"
+    return value
+
+
+def _fields(schema: dict[str, Any]) -> list[str]:
+    rows = []
+    for name, prop in schema.get("properties", {}).items():
+        desc = prop.get("description", "").replace("|", "\\|")
+        rows.append(f"| `{name}` | {_type(prop)} | {desc} |")
+    return rows
+
+
 def render_tools() -> str:
+    from toolbelt.schemas import input_schema, output_schema
+
+    examples = run_examples()
     out = [HEADER, "# Tool reference\n"]
     out.append(
         'Every tool returns `{"ok": true, "result": {...}}` or `{"ok": false, "error": '
         "{code, message, hint, retryable, details}}`. Write tools also take `rationale`, "
-        "`idempotency_key` and `evidence`.\n"
+        "`idempotency_key` and `evidence`. A `null` argument means its default. Schemas for "
+        "each ecosystem: `toolbelt schema --target openai|openai-chat|anthropic|mcp`. The "
+        "examples ran on the embedded workspace, in this order (`…` marks values that differ "
+        "on every run).\n"
     )
     for tool in tools().values():
-        schema = tool.input_model.model_json_schema()
+        schema = input_schema(tool)
         hints = [
             h
             for h, on in (
                 ("read-only", tool.read_only),
                 ("idempotent", tool.idempotent),
                 ("destructive", tool.destructive),
+                ("open-world", tool.open_world),
             )
             if on
         ]
@@ -60,6 +184,22 @@ def render_tools() -> str:
             desc = prop.get("description", "").replace("|", "\\|")
             out.append(f"| `{name}` | {_type(prop)} | {default} | {desc} |")
         out.append("")
+        out.append("Returns:\n")
+        out.append("| field | type | description |")
+        out.append("| --- | --- | --- |")
+        out.extend(_fields(output_schema(tool)))
+        out.append("")
+        codes = READ_ERRORS if tool.read_only else READ_ERRORS[:3] + WRITE_ERRORS
+        codes = codes + EXTRA_ERRORS.get(tool.name, ())
+        if not tool.read_only:
+            codes = (*codes, "internal")
+        out.append("Errors: " + ", ".join(f"`{c}`" for c in codes) + ".\n")
+        args, envelope = examples[tool.name]
+        out.append("Example:\n")
+        out.append("```json")
+        out.append(json.dumps({"tool": tool.name, "arguments": _shown(args)}, ensure_ascii=False))
+        out.append(json.dumps(_shown(envelope), indent=2, ensure_ascii=False))
+        out.append("```\n")
     out.append("## Error codes\n")
     out.append("| code | when | retryable |")
     out.append("| --- | --- | --- |")

@@ -13,8 +13,22 @@ from toolbelt.paths import check_path
 from toolbelt.registry import Tool
 from toolbelt.session import Session
 
-#: Columns an agent sees; the chain's internals stay in `toolbelt log --json`.
-COMPACT_DROP = ("status_detail", "status_ts", "data")
+#: Bookkeeping of the saga that no record shows.
+VERBOSE_DROP = ("status_detail", "status_ts", "data")
+#: Columns an agent does not see by default; the chain's internals stay in `toolbelt log --json`.
+COMPACT_DROP = ("status_detail", "status_ts", "data", "prev_hash", "event_hash", "key_id")
+
+
+def compact(row: dict[str, Any]) -> dict[str, Any]:
+    """An event as an agent sees it: no chain internals, no null or empty fields."""
+    out = {}
+    for key, value in row.items():
+        if key in COMPACT_DROP or value is None or value in ([], {}):
+            continue
+        if key == "lint" and not any(value.values()):
+            continue
+        out[key] = value
+    return out
 
 
 class EventsQueryArgs(Args):
@@ -33,6 +47,11 @@ class EventsQueryArgs(Args):
     after_seq: int | None = Field(None, ge=0, description="Cursor: only events with seq above.")
     limit: int = Field(50, ge=1, le=500, description="At most this many events.")
     order: Literal["asc", "desc"] = Field("asc", description="asc: oldest first (for cursors).")
+    verbose: bool = Field(
+        False,
+        description="Whole SPEC records (null fields and the chain's hashes included) instead "
+        "of compact ones.",
+    )
 
 
 def events_query(session: Session, a: EventsQueryArgs) -> dict[str, Any]:
@@ -55,7 +74,10 @@ def events_query(session: Session, a: EventsQueryArgs) -> dict[str, Any]:
     rows = session.ledger.query(f)
     more = len(rows) > a.limit
     rows = rows[: a.limit]
-    events = [{k: v for k, v in r.items() if k not in COMPACT_DROP} for r in rows]
+    if a.verbose:
+        events = [{k: v for k, v in r.items() if k not in VERBOSE_DROP} for r in rows]
+    else:
+        events = [compact(r) for r in rows]
     if a.order == "asc":
         next_after = rows[-1]["seq"] if rows else a.after_seq
     else:
@@ -68,7 +90,8 @@ TOOLS = (
         "events_query",
         "Query the ledger's events for your files (who changed what, when and why), filtered by "
         "path, anchor, types, actor, correlation id, time or an after_seq cursor. Returns "
-        "events[] (oldest first unless order='desc') and next_after_seq to poll for newer ones.",
+        "compact events[] (oldest first unless order='desc'; null and empty fields left out) and "
+        "next_after_seq to poll for newer ones.",
         EventsQueryArgs,
         events_query,
         output=EventsQueryResult,

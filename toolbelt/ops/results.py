@@ -214,14 +214,14 @@ class LintRulesResult(Out):
 
 # -- events ------------------------------------------------------------------------------------
 class EventView(Open):
-    """An event as SPEC §4 records it (the chain's hashes included, MACs left out)."""
+    """An event as SPEC §4 records it, compactly: null and empty fields and the chain's
+    internals (hashes, MACs, key ids) left out."""
 
     seq: int
     event_id: str
     ts: str
     type: str
     op: str
-    path: str | None
     status: str
 
 
