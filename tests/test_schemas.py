@@ -17,7 +17,14 @@ import pytest
 
 from toolbelt.dispatch import tools
 from toolbelt.registry import WIRE_NAME_RE
-from toolbelt.schemas import TARGETS, input_schema, output_schema, strict_schema, tool_schemas
+from toolbelt.schemas import (
+    TARGETS,
+    Target,
+    input_schema,
+    output_schema,
+    strict_schema,
+    tool_schemas,
+)
 from toolbelt.workspace import Workspace
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -64,7 +71,7 @@ def schema_objects(node: Any) -> Any:
 
 # -- goldens -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("target", TARGETS)
-def test_schema_golden(target: str) -> None:
+def test_schema_golden(target: Target) -> None:
     current = json.dumps(tool_schemas(tools().values(), target), indent=2, ensure_ascii=False)
     path = GOLDEN / f"schema-{target}.json"
     if os.environ.get("TOOLBELT_UPDATE_GOLDENS") == "1":
@@ -102,7 +109,7 @@ def test_every_tool_has_models_hints_and_a_description() -> None:
             assert not tool.read_only
 
 
-# -- OpenAI strict mode ------------------------------------------------------------------------------
+# -- OpenAI strict mode --------------------------------------------------------------------------
 def test_openai_tools_follow_strict_mode() -> None:
     for fn in tool_schemas(tools().values(), "openai"):
         assert fn["type"] == "function" and fn["strict"] is True

@@ -189,7 +189,7 @@ def render_tools() -> str:
         out.append("| --- | --- | --- |")
         out.extend(_fields(output_schema(tool)))
         out.append("")
-        codes = READ_ERRORS if tool.read_only else READ_ERRORS[:3] + WRITE_ERRORS
+        codes: tuple[str, ...] = READ_ERRORS if tool.read_only else READ_ERRORS[:3] + WRITE_ERRORS
         codes = codes + EXTRA_ERRORS.get(tool.name, ())
         if not tool.read_only:
             codes = (*codes, "internal")
