@@ -169,6 +169,10 @@ def main() -> None:
         encoding="utf-8",
     )
     print(f"wrote {out}")
+    print()
+    from bench import tokens
+
+    tokens.main()
 
 
 if __name__ == "__main__":

@@ -90,14 +90,19 @@ def _section_view(session: Session, doc: Document, s: Section) -> dict[str, Any]
     }
 
 
-def _section_result(anchor: str) -> Callable[[str, str], dict[str, Any]]:
+def _section_result(anchor: str, items: bool) -> Callable[[str, str], dict[str, Any]]:
+    """What a section write adds to its result: the section's new hash, and for a list
+    curation the items as they now stand (a body the caller sent is not sent back)."""
+
     def extra(path: str, text: str) -> dict[str, Any]:
         section = parse(text).section(anchor)
-        return {
+        out: dict[str, Any] = {
             "anchor": anchor,
             "section_hash": section.hash if section else None,
-            "items": list(section.items) if section else [],
         }
+        if items:
+            out["items"] = list(section.items) if section else []
+        return out
 
     return extra
 
@@ -131,7 +136,7 @@ def _run(
         op=op,
         anchor=anchor,
         protect=False,
-        result_extra=_section_result(anchor),
+        result_extra=_section_result(anchor, items=tool == "md_curate_list"),
     )
     return session.pipeline.run(session.ctx, session.scope, write)
 
