@@ -179,9 +179,8 @@ def main() -> None:
         print(f"{step:<22} {a:>14} {b:>12}")
     a, b = figures["section tools"]["total"], figures["whole files"]["total"]
     print(f"{'total tokens':<22} {a:>14} {b:>12}   ({b / a:.1f}x)")
-    print(
-        f"{'calls':<22} {figures['section tools']['calls']:>14} {figures['whole files']['calls']:>12}"
-    )
+    calls = figures["section tools"]["calls"], figures["whole files"]["calls"]
+    print(f"{'calls':<22} {calls[0]:>14} {calls[1]:>12}")
 
 
 if __name__ == "__main__":
