@@ -42,5 +42,6 @@ def test_every_tool_argument_has_a_description() -> None:
 
 
 def test_docs_files_exist() -> None:
-    for name in ("tools.md", "cli.md", "ledger.md", "paths.md", "grammar.md", "benchmarks.md"):
+    names = ("tools.md", "cli.md", "ledger.md", "paths.md", "grammar.md", "benchmarks.md")
+    for name in (*names, "lint.md", "agents.md"):
         assert (Path(REPO) / "docs" / name).is_file(), name
