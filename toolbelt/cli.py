@@ -358,6 +358,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(source, Path(args.out))
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    # Over stdio, stdout is the protocol channel: nothing else may be printed to it.
+    from toolbelt import mcp_server
+
+    mcp_server.configure_logging()
+    with _open(args, owner=args.owner, actor=args.actor) as ws:
+        if args.transport == "http":
+            mcp_server.run_http(ws, host=args.host, port=args.port)
+        else:
+            mcp_server.run_stdio(ws)
+    return 0
+
+
 # -- plumbing ------------------------------------------------------------------------------
 def _hash(data: bytes) -> str:
     from toolbelt.text import content_hash
@@ -462,6 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the copy is made (wiped first)",
     )
+    p = add("mcp", cmd_mcp, "serve the tools to an MCP client, as an agent for one owner")
+    p.add_argument("--owner", required=True, metavar="U")
+    p.add_argument("--actor", metavar="ID")
+    p.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (default): the client starts this process; http: streamable HTTP at /mcp",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
     return parser
 
 
