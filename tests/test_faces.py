@@ -111,7 +111,7 @@ def test_cases_cover_every_code() -> None:
     assert set(CASES) | NOT_IN_CASES == set(ERROR_CODES)
 
 
-# -- the faces: each returns the envelope an agent would see ----------------------------------------
+# -- the faces: each returns the envelope an agent would see ----------------------------------
 def python_face(ws: Workspace, root: Path, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     return ws.call(tool, args)
 
