@@ -123,7 +123,11 @@ async def test_a_write_lands_on_disk_and_in_the_ledger(ws: Workspace) -> None:
                 "body": GOALS_BODY,
                 "expected_hash": goals["hash"],
             },
-            meta={"tool_call_id": "mcp-call-1"},
+            meta={
+                "tool_call_id": "mcp-call-1",
+                "transaction_id": "turn-7",
+                "agent_action_id": "act-42",
+            },
         )
         result = result_of(res)
         schema = mcp_tool(tools()["md_patch_section"])["outputSchema"]
@@ -141,6 +145,7 @@ async def test_a_write_lands_on_disk_and_in_the_ledger(ws: Workspace) -> None:
     assert event["status"] == "committed" and event["path"] == OVERVIEW
     assert event["anchor"] == "goals"
     assert event["tool_call_id"] == "mcp-call-1"
+    assert event["transaction_id"] == "turn-7" and event["agent_action_id"] == "act-42"
     assert event["actor_id"] == "agent-test"
 
 

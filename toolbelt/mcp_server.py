@@ -6,8 +6,9 @@ as `structuredContent` (it conforms to the tool's `outputSchema`) and as compact
 failure `isError` with the error envelope in both. No exception text or trace ever reaches the
 client: a failure outside the dispatcher becomes an `internal` envelope and is logged to stderr.
 
-A client may pass its own tool call id as `_meta.tool_call_id` (a string of at most 200
-characters); it is recorded in the call's events and used as its idempotency claim.
+A client may pass its own correlation ids in `_meta`: `tool_call_id` (recorded, and used as
+the call's idempotency claim), `transaction_id` and `agent_action_id` (recorded), each a string
+of at most 200 characters.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ log = logging.getLogger("toolbelt.mcp")
 SERVER_NAME = "toolbelt"
 HTTP_PATH = "/mcp"
 TOOL_CALL_ID_META = "tool_call_id"
+META_IDS = ("tool_call_id", "transaction_id", "agent_action_id")
 MAX_TOOL_CALL_ID = 200
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -127,10 +129,10 @@ def build_server(ws: Workspace) -> Server[Any, Any]:
 
     async def call_tool(name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
         try:
-            tool_call_id = _tool_call_id(server)
+            ids = _meta_ids(server)
 
             def run() -> dict[str, Any]:
-                return ws.call(name, arguments, tool_call_id=tool_call_id)
+                return ws.call(name, arguments, **ids)
 
             envelope = await anyio.to_thread.run_sync(run)
             return to_result(envelope)
@@ -146,24 +148,26 @@ def build_server(ws: Workspace) -> Server[Any, Any]:
     return server
 
 
-def _tool_call_id(server: Server[Any, Any]) -> str | None:
-    """The client's `_meta.tool_call_id`, if it sent a usable one (never the JSON-RPC id:
-    those repeat across sessions and would collide in idempotency claims)."""
+def _meta_ids(server: Server[Any, Any]) -> dict[str, str]:
+    """The correlation ids the client sent in `_meta` (`tool_call_id`, `transaction_id`,
+    `agent_action_id`), each a string of 1-200 characters; others are ignored with a warning."""
     try:
         meta = server.request_context.meta
     except LookupError:
-        return None
+        return {}
     if meta is None:
-        return None
-    value = (meta.model_extra or {}).get(TOOL_CALL_ID_META)
-    if value is None:
-        return None
-    if isinstance(value, str) and 0 < len(value) <= MAX_TOOL_CALL_ID:
-        return value
-    log.warning(
-        "ignored _meta.%s: not a string of 1-%d characters", TOOL_CALL_ID_META, MAX_TOOL_CALL_ID
-    )
-    return None
+        return {}
+    extra = meta.model_extra or {}
+    ids: dict[str, str] = {}
+    for key in META_IDS:
+        value = extra.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str) and 0 < len(value) <= MAX_TOOL_CALL_ID:
+            ids[key] = value
+        else:
+            log.warning("ignored _meta.%s: not a string of 1-%d characters", key, MAX_TOOL_CALL_ID)
+    return ids
 
 
 # -- transports ----------------------------------------------------------------------------------
