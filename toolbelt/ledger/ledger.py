@@ -205,6 +205,14 @@ class Ledger:
         with self.engine.connect() as conn:
             return {r.key: r.value for r in conn.execute(select(META))}
 
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or, with None, remove) one entry of the ledger's meta table: bookkeeping such as
+        the last verify or an open integrity incident, outside the chain."""
+        with self._write() as conn:
+            conn.execute(delete(META).where(META.c.key == key))
+            if value is not None:
+                conn.execute(insert(META).values(key=key, value=value))
+
     # -- transactions ------------------------------------------------------------------------
     def _busy(self) -> Busy:
         return Busy(
