@@ -486,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="HTTP address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
+    from toolbelt import cli_admin
+
+    cli_admin.register(add, common)
     return parser
 
 
@@ -511,6 +514,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         note(f"toolbelt: {exc.code}: {exc.message}")
         if exc.hint:
             note(f"hint: {exc.hint}")
+        return 1
+    except Exception as exc:
+        if os.environ.get("TOOLBELT_DEBUG"):
+            raise
+        note(f"toolbelt: internal error ({type(exc).__name__}): {exc}")
+        note("hint: run again with TOOLBELT_DEBUG=1 for the trace, and report it.")
         return 1
 
 

@@ -26,6 +26,7 @@ from toolbelt.errors import (
     DriftFrozen,
     Forbidden,
     IdempotencyConflict,
+    IntegrityError,
     InvalidArgument,
     OutOfScope,
 )
@@ -158,6 +159,17 @@ class WritePipeline:
         claim_scope = ctx.owner or f"maintainer:{ctx.actor_id}"
         request_hash = content_hash(canonical_json({"tool": op.tool, "args": _request(op.args)}))
         with self.locked():
+            incident = self.ledger.incident()
+            if incident is not None:
+                raise IntegrityError(
+                    "The ledger failed verification; writes wait for a maintainer.",
+                    hint="Nothing can be written until a maintainer runs `toolbelt verify` or "
+                    "`toolbelt recover` (docs/runbooks.md); reads still work.",
+                    details={
+                        "first_bad_seq": incident.get("first_bad_seq"),
+                        "detected_at": incident.get("detected_at"),
+                    },
+                )
             # 5. Idempotency (checked first: a retry must not be judged on today's text).
             if claim_key is not None:
                 record = self.ledger.idempotency(claim_scope, claim_key)

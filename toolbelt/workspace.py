@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -23,6 +24,7 @@ from toolbelt.grammar.document import ANCHOR_ID_RE, parse
 from toolbelt.grammar.reanchor import reanchor
 from toolbelt.keys import Keyring, load_keyring
 from toolbelt.ledger import Ledger, NewEvent, VerifyReport, verify_ledger
+from toolbelt.ledger.ledger import INCIDENT_KEY, LAST_VERIFY_KEY, now_ts
 from toolbelt.lint.linter import Linter
 from toolbelt.paths import STATE_DIR, Scope, check_owner, check_path
 from toolbelt.pipeline import WriteOp, WritePipeline, owner_of, section_hashes
@@ -133,8 +135,14 @@ class Workspace:
     def verify(
         self, *, checkpoint: dict[str, Any] | None = None, disk: bool = True
     ) -> VerifyReport:
-        """Verify the ledger, then that the files on disk are what the ledger says."""
+        """Verify the ledger, then that the files on disk are what the ledger says.
+
+        The ledger's own outcome is recorded (meta `last_verify`). A ledger that fails opens an
+        integrity incident: agent writes are refused with `integrity_error` until a verify
+        passes again (after a restore) or `recover` rebuilds the ledger.
+        """
         report = verify_ledger(self.ledger, checkpoint=checkpoint)
+        record_verify(self.ledger, report)
         if disk:
             on_disk = self.disk_state()
             in_ledger = self.ledger.state_at(None)
@@ -296,6 +304,30 @@ class Workspace:
                 for ev in self.ledger.append(events, status="committed"):
                     adopted.append({"seq": ev["seq"], "path": ev["path"], "hash": ev["after_hash"]})
         return adopted
+
+
+#: Problem kinds that mean the hashes do not match what was signed.
+HASH_PROBLEMS = ("chain", "hash", "content", "mac", "checkpoint")
+
+
+def record_verify(ledger: Ledger, report: VerifyReport) -> None:
+    """Keep a ledger verify's outcome, and open or close the integrity incident."""
+    problems = [p.to_dict() for p in report.problems]
+    summary = {
+        "ts": now_ts(),
+        "ok": report.ok,
+        "events": report.events,
+        "head_seq": report.head_seq,
+        "first_bad_seq": report.first_bad_seq,
+        "hash_mismatch_count": sum(1 for p in report.problems if p.kind in HASH_PROBLEMS),
+        "problems": len(problems),
+    }
+    ledger.set_meta(LAST_VERIFY_KEY, json.dumps(summary, sort_keys=True))
+    if not report.ok:
+        incident = {**summary, "detected_at": summary["ts"], "problems": problems[:20]}
+        ledger.set_meta(INCIDENT_KEY, json.dumps(incident, sort_keys=True))
+    elif ledger.incident() is not None:
+        ledger.set_meta(INCIDENT_KEY, None)
 
 
 def markdown_files(files: SafeRoot) -> list[str]:

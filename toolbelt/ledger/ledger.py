@@ -42,6 +42,9 @@ CONTENTS = ContentRow.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY = IdempotencyRow.__table__  # type: ignore[attr-defined]
 DRIFT = DriftRow.__table__  # type: ignore[attr-defined]
 META = MetaRow.__table__  # type: ignore[attr-defined]
+#: Meta keys: the open integrity incident, and the outcome of the last verify.
+INCIDENT_KEY = "integrity_incident"
+LAST_VERIFY_KEY = "last_verify"
 
 Event = dict[str, Any]
 JSON_COLUMNS = ("evidence", "lint", "data", "status_detail")
@@ -204,6 +207,12 @@ class Ledger:
     def meta(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             return {r.key: r.value for r in conn.execute(select(META))}
+
+    def incident(self) -> dict[str, Any] | None:
+        """The open integrity incident (verify failed), if any: agent writes wait for it."""
+        with self._read() as conn:
+            value = conn.execute(select(META.c.value).where(META.c.key == INCIDENT_KEY)).scalar()
+        return json.loads(value) if value else None
 
     def set_meta(self, key: str, value: str | None) -> None:
         """Set (or, with None, remove) one entry of the ledger's meta table: bookkeeping such as
@@ -488,12 +497,26 @@ class Ledger:
                 raise RuntimeError("the drift row got no id")
             return int(key[0])
 
+    def drift_item(self, item_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(select(DRIFT).where(DRIFT.c.id == item_id)).mappings().first()
+            return _drift_public(dict(row)) if row else None
+
+    def resolve_drift(self, item_id: int, status: str, resolution: dict[str, Any]) -> None:
+        """Close a drift item (`accepted`, `reverted`, `resolved`, `auto_reanchored`)."""
+        with self._write() as conn:
+            conn.execute(
+                update(DRIFT)
+                .where(DRIFT.c.id == item_id)
+                .values(status=status, resolution=chain.canonical_json(resolution))
+            )
+
     def drift_items(self, status: str | None = "open") -> list[dict[str, Any]]:
         with self._read() as conn:
             stmt = select(DRIFT).order_by(DRIFT.c.id)
             if status is not None:
                 stmt = stmt.where(DRIFT.c.status == status)
-            return [dict(r) for r in conn.execute(stmt).mappings()]
+            return [_drift_public(dict(r)) for r in conn.execute(stmt).mappings()]
 
     # -- reading -----------------------------------------------------------------------------
     def head(self) -> tuple[int, str]:
@@ -683,3 +706,10 @@ class Ledger:
         out.pop("mac", None)
         out.pop("status_mac", None)
         return out
+
+
+def _drift_public(row: dict[str, Any]) -> dict[str, Any]:
+    resolution = row.get("resolution")
+    if isinstance(resolution, str):
+        row["resolution"] = json.loads(resolution or "{}")
+    return row
