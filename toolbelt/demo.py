@@ -346,6 +346,32 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
                 f"{(item['ledger_hash'] or '-')[:19]}…, disk {(item['disk_hash'] or '-')[:19]}…)"
             )
 
+        _step("The maintainer reviews the drift (`drift show`, `drift accept`); the agent retries")
+        from toolbelt import drift as drift_queue
+
+        for item in drift:
+            shown = drift_queue.show(ws, item["id"])
+            _say(f"  toolbelt drift show {item['id']}")
+            for line in shown["diff"].rstrip("\n").split("\n"):
+                _say(f"  │ {line}")
+            done = drift_queue.accept(
+                ws, item["id"], "the coach added a line by hand during the session; keep it"
+            )
+            _say(
+                f"  toolbelt drift accept {item['id']} --rationale ...: seq {done['seq']} "
+                f"drift_accepted, {done['path']} writable again"
+            )
+        again = open_workspace(root, owner="u1", actor="agent-7")
+        try:
+            retry = Narrator(again)
+            retry.call(
+                "fs_append", {"path": "users/u1/notes/running-log.md", "content": "- 5k easy run"}
+            )
+            n.calls += retry.calls
+        finally:
+            again.close()
+        drift = ws.ledger.drift_items("open")
+
         _step("The maintainer lints the workspace (`toolbelt lint`)")
         found = []
         for path in sorted(ws.disk_state()):
