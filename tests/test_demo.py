@@ -49,6 +49,8 @@ def test_demo_shows_each_promised_moment(demo: tuple[int, str, Path]) -> None:
         "error ← cap_exceeded",  # a cap refused ...
         "over the cap with a rationale",  # ... then the same write with a rationale
         "└ cap override TB007 list-item-count",  # ... and the override in the log
+        "toolbelt drift show",  # the maintainer reviews the drift ...
+        "drift_accepted",  # ... accepts it, and the agent's retry lands
         "toolbelt replay --at",
     ]:
         assert expected in text, expected
