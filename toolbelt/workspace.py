@@ -291,7 +291,7 @@ class Workspace:
                         type="import",
                         op="import",
                         actor_id=self.ctx.actor_id,
-                        actor_type=self.ctx.actor_type,
+                        actor_type="system",
                         path=path,
                         owner=owner_of(path),
                         rationale="adopt a file that existed before the ledger",
@@ -303,6 +303,15 @@ class Workspace:
             if events:
                 for ev in self.ledger.append(events, status="committed"):
                     adopted.append({"seq": ev["seq"], "path": ev["path"], "hash": ev["after_hash"]})
+            # A file queued as `new` drift is reviewed by adopting it: its item closes.
+            waiting = {d["path"]: d["id"] for d in self.ledger.drift_items("open")}
+            for item in adopted:
+                if item["path"] in waiting:
+                    self.ledger.resolve_drift(
+                        waiting[item["path"]],
+                        "accepted",
+                        {"by": self.ctx.actor_id, "seq": item["seq"], "reason": "imported"},
+                    )
         return adopted
 
 
