@@ -198,6 +198,22 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- metrics -------------------------------------------------------------------------------------
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from toolbelt import metrics
+
+    with _open(args) as ws:
+        m = metrics.collect(ws.ledger, since=args.since, replay_samples=args.samples)
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        emit_json(metrics.to_json(m))
+    elif fmt == "prometheus":
+        sys.stdout.write(metrics.to_prometheus(m))
+    else:
+        print(metrics.to_text(m))
+    return 0
+
+
 def register(add: Add, common: argparse.ArgumentParser) -> None:
     p = add("drift", cmd_drift, "the drift queue: files changed outside the toolbelt")
     sub = p.add_subparsers(dest="drift_command", metavar="ACTION", required=True)
@@ -228,3 +244,9 @@ def register(add: Add, common: argparse.ArgumentParser) -> None:
     q.add_argument("--rationale", metavar="R")
     p = add("prune-idempotency", cmd_prune, "drop idempotency records older than a duration")
     p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 48h, 7d")
+    p = add("metrics", cmd_metrics, "ledger health: commit/fail rates, lint, caps, drift, replay")
+    p.add_argument("--format", choices=["text", "json", "prometheus"], default="text")
+    p.add_argument("--since", metavar="ISO_TIME", help="only activity since then")
+    p.add_argument(
+        "--samples", type=int, default=20, metavar="N", help="replays timed for the latency"
+    )
