@@ -214,6 +214,72 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- history as documents ------------------------------------------------------------------------
+def cmd_history(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from toolbelt import history
+    from toolbelt.paths import check_path
+
+    path = check_path(args.path)
+    with _open(args) as ws:
+        if args.materialize:
+            out = Path(args.materialize).absolute()
+            if out.is_relative_to(ws.root.absolute()):
+                raise UsageError(
+                    f"{out} is inside the workspace; history copies go elsewhere "
+                    "(they would be seen as new files)"
+                )
+            written = history.materialize(ws.ledger, path, out, args.anchor, workspace_root=ws.root)
+            if args.json:
+                emit_json({"written": [str(w) for w in written]})
+            else:
+                for w in written:
+                    print(w)
+                print(f"{len(written)} version(s) written to {out}")
+            return 0
+        versions = history.file_history(ws.ledger, path, args.anchor, limit=args.limit)
+    if args.json:
+        emit_json({"path": path, "anchor": args.anchor, "versions": versions})
+        return 0
+    rows = [
+        [
+            str(v["seq"]),
+            v["ts"][:19].replace("T", " "),
+            v["actor_id"],
+            v["op"],
+            short(v["hash"]),
+            (v["rationale"] or "")
+            + "".join(f" [cap override {o['rule']}: {o['rationale']}]" for o in v["overrides"]),
+        ]
+        for v in versions
+    ]
+    print(table(rows, ["seq", "ts (UTC)", "actor", "op", "hash", "rationale"]))
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from toolbelt import history
+
+    until = args.until
+    if until and re.fullmatch(r"\d{4}-\d{2}-\d{2}", until):
+        until += "T23:59:59.999999Z"  # a bare date includes that whole day
+    with _open(args) as ws:
+        report = history.timeline(
+            ws.ledger,
+            since=args.since,
+            until=until,
+            owner=args.owner,
+            path_prefix=args.prefix,
+            fmt=args.format,
+        )
+    if args.json:
+        emit_json({"format": args.format, "markdown": report})
+    else:
+        print(report, end="" if report.endswith("\n") else "\n")
+    return 0
+
+
 def register(add: Add, common: argparse.ArgumentParser) -> None:
     p = add("drift", cmd_drift, "the drift queue: files changed outside the toolbelt")
     sub = p.add_subparsers(dest="drift_command", metavar="ACTION", required=True)
@@ -250,3 +316,14 @@ def register(add: Add, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--samples", type=int, default=20, metavar="N", help="replays timed for the latency"
     )
+    p = add("history", cmd_history, "versions of a file or section: who, when, op, rationale")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--anchor", metavar="A", help="only versions where this section changed")
+    p.add_argument("--limit", type=int, metavar="N")
+    p.add_argument("--materialize", metavar="DIR", help="write one copy per version into DIR")
+    p = add("timeline", cmd_timeline, "a markdown report of what changed, with rationales")
+    p.add_argument("--since", metavar="T", help="ISO time or date, or 48h / 7d ago")
+    p.add_argument("--until", metavar="T", help="ISO time or date (a date includes its day)")
+    p.add_argument("--owner", metavar="U")
+    p.add_argument("--prefix", metavar="PATH", help="only files under this path")
+    p.add_argument("--format", choices=["timeline", "grouped"], default="timeline")
