@@ -51,6 +51,7 @@ def test_demo_shows_each_promised_moment(demo: tuple[int, str, Path]) -> None:
         "└ cap override TB007 list-item-count",  # ... and the override in the log
         "toolbelt drift show",  # the maintainer reviews the drift ...
         "drift_accepted",  # ... accepts it, and the agent's retry lands
+        "**cap override** TB007",  # the timeline calls out the override
         "toolbelt replay --at",
     ]:
         assert expected in text, expected

@@ -383,6 +383,22 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
         blocks = sum(1 for _, f in found if f.severity == "block")
         _say(f"  {len(found)} finding(s), {blocks} blocking")
 
+        _step("The session as a document (`toolbelt timeline --format grouped`)")
+        from toolbelt.history import timeline
+
+        start = ws.ledger.event(first_agent_seq(ws))
+        report = timeline(
+            ws.ledger,
+            since=start["ts"] if start else None,
+            path_prefix="users/u1/parts/",
+            fmt="grouped",
+        )
+        lines = report.rstrip("\n").split("\n")
+        for line in lines[:28]:
+            _say(f"  │ {line}")
+        if len(lines) > 28:
+            _say(f"  │ … {len(lines) - 28} more lines")
+
         _step("History of one section, from the ledger")
         agent = open_workspace(root, owner="u1", actor="agent-7")
         try:
@@ -447,3 +463,11 @@ def _for_path(path: str) -> Any:
     from toolbelt.ledger import EventFilter
 
     return EventFilter(path=path, statuses=["committed"], limit=1)
+
+
+def first_agent_seq(ws: Workspace) -> int:
+    """The seq of the agent's first event (the session starts after the imports)."""
+    from toolbelt.ledger import EventFilter
+
+    events = ws.ledger.query(EventFilter(types=["profile_update", "file_write"], limit=1))
+    return int(events[0]["seq"]) if events else 1
