@@ -387,13 +387,13 @@ def _maintainer_view(root: Path, n: Narrator) -> int:
         from toolbelt.history import timeline
 
         start = ws.ledger.event(first_agent_seq(ws))
-        report = timeline(
+        grouped = timeline(
             ws.ledger,
             since=start["ts"] if start else None,
             path_prefix="users/u1/parts/",
             fmt="grouped",
         )
-        lines = report.rstrip("\n").split("\n")
+        lines = grouped.rstrip("\n").split("\n")
         for line in lines[:28]:
             _say(f"  │ {line}")
         if len(lines) > 28:
