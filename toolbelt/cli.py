@@ -82,7 +82,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    with _open(args) as ws:
+    with _open(args) as ws, _working(args, "importing"):
         adopted = ws.import_files(args.paths or None)
     if args.json:
         emit_json({"imported": adopted})
@@ -199,7 +199,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    with _open(args) as ws:
+    with _open(args) as ws, _working(args, "replaying"):
         summary = ws.replay(args.at, Path(args.out))
     if args.json:
         emit_json(summary)
@@ -216,7 +216,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read checkpoint {args.checkpoint}: {exc}") from None
     with _open(args) as ws:
-        report = ws.verify(checkpoint=checkpoint)
+        with _working(args, "verifying"):
+            report = ws.verify(checkpoint=checkpoint)
         queued = {d["path"]: d["id"] for d in ws.ledger.drift_items("open")}
     problems, waiting = [], []
     for p in report.problems:
@@ -376,6 +377,12 @@ def _hash(data: bytes) -> str:
     from toolbelt.text import content_hash
 
     return content_hash(data)
+
+
+def _working(args: argparse.Namespace, what: str) -> Any:
+    from toolbelt.cli_admin import working
+
+    return working(args, what)
 
 
 def _open(

@@ -55,8 +55,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     with _open(args) as ws:
         if args.drift_command == "scan":
-            with working(args, "scanning"):
-                out = drift.scan(ws)
+            with working(args, "scanning") as progress:
+                out = drift.scan(ws, progress)
             if args.json:
                 emit_json(out)
             else:

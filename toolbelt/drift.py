@@ -18,6 +18,7 @@ check that the file is still what the item saw.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from toolbelt.errors import Conflict, Forbidden, InvalidArgument, NotFound
@@ -32,7 +33,7 @@ KINDS = ("changed", "new", "missing", "anchor_removed")
 OPEN = "open"
 
 
-def scan(ws: Workspace) -> dict[str, Any]:
+def scan(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Compare disk and ledger; queue what differs, close items that no longer apply."""
     queued: list[dict[str, Any]] = []
     closed: list[int] = []
@@ -43,7 +44,9 @@ def scan(ws: Workspace) -> dict[str, Any]:
         open_items = {d["path"]: d for d in ws.ledger.drift_items(OPEN)}
         auto_before = {d["path"] for d in ws.ledger.drift_items("auto_reanchored")}
         paths = sorted(set(ledger_state) | set(disk_paths))
-        for path in paths:
+        for done, path in enumerate(paths, start=1):
+            if progress is not None:
+                progress(done, len(paths))
             data = ws.files.read_bytes(path, max_bytes=ws.config.max_read_bytes)
             disk_hash = None if data is None else content_hash(data)
             ledger_hash = ledger_state.get(path)
