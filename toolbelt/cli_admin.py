@@ -280,6 +280,28 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- backfill ------------------------------------------------------------------------------------
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from toolbelt.backfill import backfill
+
+    with _open(args) as ws, working(args, "backfilling") as progress:
+        out = backfill(
+            ws, Path(args.actions), Path(args.mapping), batch_size=args.batch, progress=progress
+        )
+    if args.json:
+        emit_json(out)
+    else:
+        span = f" (seq {out['first_seq']}-{out['last_seq']})" if out["appended"] else ""
+        print(
+            f"Read {out['read']} action(s): {out['appended']} appended{span}, "
+            f"{out['skipped']} already backfilled, {out['unmapped']} unmapped skipped, "
+            f"{out['no_hash']} marked backfill:no-hash."
+        )
+    return 0
+
+
 def register(add: Add, common: argparse.ArgumentParser) -> None:
     p = add("drift", cmd_drift, "the drift queue: files changed outside the toolbelt")
     sub = p.add_subparsers(dest="drift_command", metavar="ACTION", required=True)
@@ -327,3 +349,7 @@ def register(add: Add, common: argparse.ArgumentParser) -> None:
     p.add_argument("--owner", metavar="U")
     p.add_argument("--prefix", metavar="PATH", help="only files under this path")
     p.add_argument("--format", choices=["timeline", "grouped"], default="timeline")
+    p = add("backfill", cmd_backfill, "turn a legacy action log into events (once per action)")
+    p.add_argument("actions", metavar="ACTIONS.jsonl")
+    p.add_argument("--mapping", required=True, metavar="MAP.toml")
+    p.add_argument("--batch", type=int, default=1000, metavar="N", help="events per transaction")
