@@ -43,7 +43,8 @@ def scan(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> d
         disk_paths = markdown_files(ws.files)
         open_items = {d["path"]: d for d in ws.ledger.drift_items(OPEN)}
         auto_before = {d["path"] for d in ws.ledger.drift_items("auto_reanchored")}
-        paths = sorted(set(ledger_state) | set(disk_paths))
+        # Paths with an open item too: a `new` file removed by hand must close its item.
+        paths = sorted(set(ledger_state) | set(disk_paths) | set(open_items))
         for done, path in enumerate(paths, start=1):
             if progress is not None:
                 progress(done, len(paths))

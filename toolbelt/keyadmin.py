@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from toolbelt.errors import InvalidArgument
-from toolbelt.keys import KEYS_ENV, Keyring, dev_keyring_path, load_keyring_file
+from toolbelt.keys import KEYS_ENV, Keyring, dev_keyring_path, keyring_text, load_keyring_file
 from toolbelt.ledger import NewEvent
 from toolbelt.ledger.ledger import EVENTS
 from toolbelt.workspace import Workspace
@@ -28,7 +28,7 @@ def list_keys(ws: Workspace) -> dict[str, Any]:
     """Every key id the keyring holds or the ledger names, with the events it signed."""
     with ws.ledger.engine.connect() as conn:
         rows = conn.execute(select(EVENTS.c.key_id, func.count()).group_by(EVENTS.c.key_id))
-        used: dict[str, int] = {str(r[0]): int(r[1]) for r in rows.tuples()}
+        used: dict[str, int] = {str(r[0]): int(r[1]) for r in rows.all()}
     ring = ws.keyring
     keys = []
     for key_id in [*ring.keys, *sorted(set(used) - set(ring.keys))]:
@@ -84,11 +84,10 @@ def _keyring_file(ring: Keyring) -> Path:
 def _write_atomic(path: Path, keys: dict[str, str], current: str) -> None:
     """Write the keyring beside itself, readable by its owner only, then rename it in place:
     a crash never leaves a keyring that lost its keys."""
-    lines = [f'current = "{current}"', "", "[keys]", *(f'{k} = "{v}"' for k, v in keys.items())]
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write(keyring_text(keys, current))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

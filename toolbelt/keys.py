@@ -6,6 +6,7 @@ Keys never live in the workspace or the ledger. A secret of any length is stretc
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -95,11 +96,16 @@ def load_keyring_file(path: Path) -> Keyring:
 def write_keyring_file(path: Path, keys: dict[str, str], current: str) -> None:
     """Write a keyring file readable only by its owner."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f'current = "{current}"', "", "[keys]"]
-    lines += [f'{k} = "{v}"' for k, v in keys.items()]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write(keyring_text(keys, current))
+
+
+def keyring_text(keys: dict[str, str], current: str) -> str:
+    """A keyring file's TOML; ids are quoted keys (an id may hold a dot)."""
+    lines = [f"current = {json.dumps(current)}", "", "[keys]"]
+    lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
 
 
 def dev_keyring_path() -> Path:
