@@ -128,6 +128,27 @@ def colour_diff(diff: str) -> str:
     return "".join(out)
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from toolbelt import drift
+
+    with _open(args) as ws, working(args, "syncing") as progress:
+        out = drift.sync(ws, progress)
+    if args.json:
+        emit_json(out)
+    else:
+        for path in out["written"]:
+            print(f"caught up: {path}")
+        for path in out["differ"]:
+            print(f"changed here, left alone (see `toolbelt drift scan`): {path}")
+        for path in out["unknown"]:
+            print(f"not in the ledger, left alone: {path}")
+        print(
+            f"{len(out['written'])} file(s) caught up, {out['current']} already current, "
+            f"{len(out['differ']) + len(out['unknown'])} left for review."
+        )
+    return 1 if out["differ"] or out["unknown"] else 0
+
+
 # -- integrity -----------------------------------------------------------------------------------
 def cmd_recover(args: argparse.Namespace) -> int:
     from toolbelt.recovery import recover_to
@@ -353,3 +374,4 @@ def register(add: Add, common: argparse.ArgumentParser) -> None:
     p.add_argument("actions", metavar="ACTIONS.jsonl")
     p.add_argument("--mapping", required=True, metavar="MAP.toml")
     p.add_argument("--batch", type=int, default=1000, metavar="N", help="events per transaction")
+    add("sync", cmd_sync, "catch this working copy up to a ledger shared with other hosts")

@@ -79,6 +79,32 @@ def scan(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> d
     return {"checked": len(paths), "queued": queued, "closed": closed, "reanchored": fixed}
 
 
+def sync(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Bring this working copy up to the ledger (several hosts sharing one ledger).
+
+    A file that is missing here, or holds an older version of itself, is written at the
+    ledger's newest version; a file that differs in any other way was changed outside the
+    toolbelt and is left alone (`scan` queues it).
+    """
+    written, current, different = [], 0, []
+    with ws.pipeline.locked():
+        state = ws.ledger.state_at(None)
+        for done, (path, digest) in enumerate(sorted(state.items()), start=1):
+            if progress is not None:
+                progress(done, len(state))
+            data = ws.files.read_bytes(path, max_bytes=ws.config.max_read_bytes)
+            disk = None if data is None else content_hash(data)
+            if disk == digest:
+                current += 1
+            elif disk is None or ws.ledger.is_version(path, disk):
+                ws.files.write_atomic(path, ws.ledger.content(digest))
+                written.append(path)
+            else:
+                different.append(path)
+        unknown = sorted(set(markdown_files(ws.files)) - set(state))
+    return {"written": written, "current": current, "differ": different, "unknown": unknown}
+
+
 def list_items(ws: Workspace, status: str | None = OPEN) -> list[dict[str, Any]]:
     return [_public(d) for d in ws.ledger.drift_items(status)]
 

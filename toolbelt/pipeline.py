@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import fcntl
 import os
+import random
 import re
 import threading
 import time
@@ -34,6 +35,7 @@ from toolbelt.fsio import SafeRoot
 from toolbelt.grammar.document import Document, parse
 from toolbelt.ledger import IdempotencyClaim, Ledger, NewEvent
 from toolbelt.ledger.chain import canonical_json
+from toolbelt.ledger.ledger import ClaimTaken, StaleBase
 from toolbelt.lint import LintHook, LintOutcome, no_lint
 from toolbelt.paths import Scope, check_path
 from toolbelt.text import canonicalize, content_hash, decode_text
@@ -97,6 +99,9 @@ class WritePipeline:
         self.fault: Callable[[str], None] | None = None
         self._thread_lock = threading.Lock()
         self._lock_path = root / ".toolbelt" / "write.lock"
+        self.host_id = host_id(root)
+        """This working copy's id: workspaces sharing one ledger each settle only their own
+        writers' pending events."""
 
     def _step(self, name: str) -> None:
         if self.fault is not None:
@@ -181,46 +186,31 @@ class WritePipeline:
                             details={"idempotency_key": claim_key, "first_seqs": record.seqs},
                         )
                     return self._replayed(record.outcome, record.seqs)
-            # 6. Drift check, on the texts the op will compute from.
-            current: dict[str, str | None] = {}
-            current_bytes: dict[str, bytes | None] = {}
-            for path in op.paths:
-                data = self.files.read_bytes(
-                    path, max_bytes=self.config.max_read_bytes, for_write=True
-                )
-                self._check_drift(path, data)
-                current_bytes[path] = data
-                current[path] = None if data is None else decode_text(data, path)
-            self._step("drift_checked")
-            # 2. Compute (pure).
-            proposed = op.compute(dict(current))
-            self._step("computed")
-            # 3. Guard and canonicalize; 4. lint.
-            changes: list[tuple[str, str, LintOutcome]] = []
-            for path, text in proposed.items():
-                if path not in current:
-                    raise OutOfScope(f"{path} was not resolved for this write.")
-                after = canonicalize(text)
-                self._guard(path, current[path], after, op)
-                self._step("guarded")
-                outcome = self.lint(path, current[path], after, op.rationale)
-                self._step("linted")
-                if after != current[path]:
-                    changes.append((path, after, outcome))
-            if not changes:
-                return self._unchanged(op, current)
-            events = [
-                self._event(ctx, op, path, current_bytes[path], after, outcome, claim_key)
-                for path, after, outcome in changes
-            ]
-            result = self._result(op, changes, current, events)
-            claim = None
-            if claim_key is not None:
-                claim = IdempotencyClaim(
-                    claim_scope, claim_key, request_hash, result, self.config.idempotency_ttl_hours
-                )
-            # 7. Append pending (with the idempotency claim, in one transaction).
-            appended = self.ledger.append(events, claim=claim)
+            # 6-7. Drift check, compute, guard, lint, append: again when a writer on another
+            # host sharing the ledger got to one of these files first (its version is caught
+            # up to, and the op recomputed on it: expected hashes still decide).
+            deadline = time.monotonic() + self.config.busy_timeout_ms / 1000
+            while True:
+                try:
+                    attempt_out = self._attempt(ctx, op, claim_key, claim_scope, request_hash)
+                except StaleBase:
+                    if time.monotonic() >= deadline:
+                        raise self._busy() from None
+                    time.sleep(random.uniform(0.002, 0.03))  # another host is mid-write
+                    continue
+                except ClaimTaken:
+                    record = self.ledger.idempotency(claim_scope, claim_key or "")
+                    if record is not None and record.request_hash == request_hash:
+                        return self._replayed(record.outcome, record.seqs)
+                    raise IdempotencyConflict(
+                        f"idempotency_key {claim_key!r} was already used with other arguments.",
+                        hint="Use a new idempotency_key for a different request.",
+                        details={"idempotency_key": claim_key},
+                    ) from None
+                break
+            if isinstance(attempt_out, dict):
+                return attempt_out
+            changes, result, appended = attempt_out
             self._step("appended")
             seqs = [e["seq"] for e in appended]
             try:
@@ -239,12 +229,77 @@ class WritePipeline:
         _fill_events(result, appended)
         return result
 
+    def _attempt(
+        self,
+        ctx: CallContext,
+        op: WriteOp,
+        claim_key: str | None,
+        claim_scope: str,
+        request_hash: str,
+    ) -> dict[str, Any] | tuple[list[tuple[str, str, LintOutcome]], dict[str, Any], list[Any]]:
+        """One pass from reading the files to the pending append: the outcome when nothing
+        changes, else (changes, result, appended events)."""
+        # 6. Drift check, on the texts the op will compute from.
+        current: dict[str, str | None] = {}
+        current_bytes: dict[str, bytes | None] = {}
+        for path in op.paths:
+            data = self.files.read_bytes(path, max_bytes=self.config.max_read_bytes, for_write=True)
+            data = self._check_drift(path, data)
+            current_bytes[path] = data
+            current[path] = None if data is None else decode_text(data, path)
+        self._step("drift_checked")
+        # 2. Compute (pure).
+        proposed = op.compute(dict(current))
+        self._step("computed")
+        # 3. Guard and canonicalize; 4. lint.
+        changes: list[tuple[str, str, LintOutcome]] = []
+        for path, text in proposed.items():
+            if path not in current:
+                raise OutOfScope(f"{path} was not resolved for this write.")
+            after = canonicalize(text)
+            self._guard(path, current[path], after, op)
+            self._step("guarded")
+            outcome = self.lint(path, current[path], after, op.rationale)
+            self._step("linted")
+            if after != current[path]:
+                changes.append((path, after, outcome))
+        if not changes:
+            return self._unchanged(op, current)
+        events = [
+            self._event(ctx, op, path, current_bytes[path], after, outcome, claim_key)
+            for path, after, outcome in changes
+        ]
+        result = self._result(op, changes, current, events)
+        claim = None
+        if claim_key is not None:
+            claim = IdempotencyClaim(
+                claim_scope, claim_key, request_hash, result, self.config.idempotency_ttl_hours
+            )
+        # 7. Append pending (with the idempotency claim, in one transaction).
+        appended = self.ledger.append(events, claim=claim, check_base=True)
+        return changes, result, appended
+
     # -- steps -------------------------------------------------------------------------------
-    def _check_drift(self, path: str, data: bytes | None) -> None:
+    def _check_drift(self, path: str, data: bytes | None) -> bytes | None:
+        """The file's bytes to compute from; refuses a file changed outside the toolbelt.
+
+        A file that holds an older version of itself from the ledger is a copy that fell
+        behind (another host sharing the ledger wrote it since): it catches up to the newest
+        version here instead of being taken for drift.
+        """
         ledger_hash, drift_id = self.ledger.drift_state(path)
         disk_hash = None if data is None else content_hash(data)
         if drift_id is None and disk_hash == ledger_hash:
-            return
+            return data
+        if (
+            drift_id is None
+            and disk_hash is not None
+            and ledger_hash is not None
+            and self.ledger.is_version(path, disk_hash)
+        ):
+            newest = self.ledger.content(ledger_hash)
+            self.files.write_atomic(path, newest)
+            return newest
         if drift_id is None:
             kind = "changed" if ledger_hash and disk_hash else ("missing" if ledger_hash else "new")
             drift_id = self.ledger.add_drift(path, kind, ledger_hash, disk_hash)
@@ -327,7 +382,12 @@ class WritePipeline:
             before_hash=None if before is None else content_hash(before),
             after_hash=content_hash(after_bytes),
             lint=lint.to_record(),
-            data={"tool": op.tool, "sections": section_hashes(after), **op.data},
+            data={
+                "tool": op.tool,
+                "sections": section_hashes(after),
+                "host": self.host_id,
+                **op.data,
+            },
             content=after_bytes,
             base=before,
         )
@@ -426,7 +486,11 @@ class WritePipeline:
         """
         settled = []
         with self.locked():
-            pending = self.ledger.pending()
+            pending = [
+                ev
+                for ev in self.ledger.pending()
+                if (ev.get("data") or {}).get("host", self.host_id) == self.host_id
+            ]
             disks = {ev["seq"]: self._disk_hash(ev["path"]) for ev in pending}
             calls: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
             for ev in pending:
@@ -502,6 +566,26 @@ def check_sizes(args: dict[str, Any], limit: int) -> None:
                 hint="Send less: split the content across several files or sections.",
                 details={"field": name, "limit": allowed[name], "actual": size},
             )
+
+
+def host_id(root: Path) -> str:
+    """The id of the working copy at `root` (`.toolbelt/host-id`, made on first use)."""
+    path = root / ".toolbelt" / "host-id"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    import uuid
+
+    value = uuid.uuid4().hex
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value
 
 
 def _stray_anchors(doc: Document) -> list[str]:

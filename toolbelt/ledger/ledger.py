@@ -96,6 +96,22 @@ class NewEvent:
     """The content before the event, when known: the base a delta is taken against."""
 
 
+class StaleBase(Exception):
+    """A path's newest version in the ledger is not the one a write was computed from."""
+
+    def __init__(self, path: str, expected: str | None, newest: str | None) -> None:
+        super().__init__(f"{path}: based on {expected}, but the ledger holds {newest}")
+        self.path, self.expected, self.newest = path, expected, newest
+
+
+class ClaimTaken(Exception):
+    """Another writer claimed the idempotency key first."""
+
+    def __init__(self, scope: str, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} of {scope!r} was claimed meanwhile")
+        self.scope, self.key = scope, key
+
+
 @dataclass(slots=True)
 class IdempotencyClaim:
     scope: str
@@ -261,11 +277,44 @@ class Ledger:
         *,
         claim: IdempotencyClaim | None = None,
         status: str = "pending",
+        check_base: bool = False,
     ) -> list[Event]:
-        """Append events in one transaction (with their content and the idempotency claim)."""
+        """Append events in one transaction (with their content and the idempotency claim).
+
+        With `check_base`, each event's `before_hash` must be its path's newest version in the
+        ledger (committed or pending), checked under the writer lock: a writer on another host
+        that got there first makes this raise `StaleBase` instead of losing its update, and a
+        live claim another writer took meanwhile raises `ClaimTaken` (without it, a claim
+        replaces the record of the same scope and key).
+        """
         if not events:
             return []
         with self._write() as conn:
+            if check_base:
+                for ev in events:
+                    if ev.path is None:
+                        continue
+                    newest = conn.execute(
+                        select(EVENTS.c.after_hash)
+                        .where(
+                            EVENTS.c.path == ev.path,
+                            EVENTS.c.status.in_(("committed", "pending")),
+                        )
+                        .order_by(EVENTS.c.seq.desc())
+                        .limit(1)
+                    ).scalar()
+                    if newest != ev.before_hash:
+                        raise StaleBase(ev.path, ev.before_hash, newest)
+            if claim is not None and check_base:
+                taken = conn.execute(
+                    select(IDEMPOTENCY.c.expires_at).where(
+                        IDEMPOTENCY.c.scope == claim.scope, IDEMPOTENCY.c.key == claim.key
+                    )
+                ).scalar()
+                if taken is not None and taken > datetime.now(UTC).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%fZ"
+                ):
+                    raise ClaimTaken(claim.scope, claim.key)
             head_seq, head_hash, head_ts = self._head(conn)
             ts = max(now_ts(), head_ts)
             rows: list[Event] = []
@@ -458,6 +507,21 @@ class Ledger:
             return int(result.rowcount or 0)
 
     # -- drift -------------------------------------------------------------------------------
+    def is_version(self, path: str, digest: str) -> bool:
+        """True when `digest` is a committed version of `path` (an older one, on a host whose
+        copy is behind)."""
+        with self._read() as conn:
+            found = conn.execute(
+                select(EVENTS.c.seq)
+                .where(
+                    EVENTS.c.path == path,
+                    EVENTS.c.after_hash == digest,
+                    EVENTS.c.status == "committed",
+                )
+                .limit(1)
+            ).first()
+        return found is not None
+
     def drift_state(self, path: str) -> tuple[str | None, int | None]:
         """(hash of `path`'s newest committed version, id of its open drift item), in one read:
         what the write path's drift check needs."""
