@@ -1,4 +1,4 @@
-"""Many writers at once, on either backend: 8 processes × 200 writes, each to its own file and
+"""Many writers at once, on either backend: 8 processes x 200 writes, each to its own file and
 to one shared file. No acknowledged write is lost, seqs are gapless with no duplicate, no raw
 lock error reaches a caller (only `busy`, retried), verify is clean and a replay at the head
 equals the files. The PostgreSQL runs also split the processes over two working copies that
