@@ -6,6 +6,8 @@ Cases (SQLite ledger, 10 KB markdown file):
 - fs_write: a whole-file replace through the toolbelt (expected_hash, event, content store)
 - fs_append: an append through the toolbelt
 - md_patch_section: one section's body replaced through the toolbelt
+- append_sqlite / append_postgres: one durable single-event ledger append (chain + MAC), and
+  after the rounds the batched append throughput on each backend
 Prints a table and writes bench/results.json.
 """
 
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import toolbelt
+from toolbelt.ledger import Ledger, NewEvent
 
 ROUNDS = int(os.environ.get("TOOLBELT_BENCH_ROUNDS", "300"))
 PARAGRAPH = "Checks the calendar twice a day and plans three routes before a trip. " * 2
@@ -107,6 +110,81 @@ SPEC = (
 )
 
 
+PG_ADMIN = os.environ.get(
+    "TOOLBELT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_database() -> tuple[str, Callable[[], None]] | None:
+    """A fresh PostgreSQL database for the ledger cases (None when no server answers)."""
+    try:
+        import psycopg
+
+        admin = PG_ADMIN.replace("+psycopg", "")
+        name = f"toolbelt_bench_{secrets.token_hex(4)}"
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as con:
+            con.execute(f'CREATE DATABASE "{name}"')
+    except Exception:
+        return None
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}", drop
+
+
+def _event(i: int) -> NewEvent:
+    return NewEvent(
+        type="bench",
+        op="append",
+        actor_id="bench",
+        actor_type="system",
+        rationale=f"event {i}",
+        data={"i": i},
+    )
+
+
+def ledger_cases(root: Path) -> tuple[dict[str, Callable[[int], None]], dict[str, Ledger]]:
+    """One durable single-event append per round on each backend."""
+    from toolbelt.keys import parse_env
+
+    ring = parse_env(os.environ["TOOLBELT_HMAC_KEYS"])
+    ledgers = {"sqlite": Ledger.create(f"sqlite:///{root / 'bench-ledger.sqlite3'}", ring)}
+    pg = _pg_database()
+    if pg is not None:
+        ledgers["postgres"] = Ledger.create(pg[0], ring)
+        _CLEANUP.append(pg[1])
+    cases: dict[str, Callable[[int], None]] = {
+        f"append_{name}": _appender(ledger) for name, ledger in ledgers.items()
+    }
+    return cases, ledgers
+
+
+def _appender(ledger: Ledger) -> Callable[[int], None]:
+    def append(i: int) -> None:
+        ledger.append([_event(i)], status="committed")
+
+    return append
+
+
+_CLEANUP: list[Callable[[], None]] = []
+
+
+def batched_throughput(
+    ledgers: dict[str, Ledger], batch: int = 1000, batches: int = 5
+) -> dict[str, int]:
+    """Events per second appended in batches (the import and backfill path), per backend."""
+    out = {}
+    for name, ledger in ledgers.items():
+        start = time.perf_counter()
+        for b in range(batches):
+            ledger.append([_event(b * batch + i) for i in range(batch)], status="committed")
+        elapsed = time.perf_counter() - start
+        out[name] = round(batch * batches / elapsed)
+    return out
+
+
 def parse_cases() -> dict[str, Callable[[int], None]]:
     """Finding the top-level headings of the 200 KB CommonMark spec: our block scanner beside
     a full markdown-it-py parse (its peer)."""
@@ -135,6 +213,8 @@ def main() -> None:
         root = Path(tmp)
         cases: dict[str, Callable[[int], None]] = {"raw_floor": raw_floor(root)}
         cases.update(toolbelt_cases(root))
+        appends, ledgers = ledger_cases(root)
+        cases.update(appends)
         parsers = parse_cases()
         samples: dict[str, list[float]] = {name: [] for name in cases}
         samples.update({name: [] for name in parsers})
@@ -148,6 +228,11 @@ def main() -> None:
                     start = time.perf_counter()
                     run(i)
                     samples[name].append((time.perf_counter() - start) * 1000)
+        throughput = batched_throughput(ledgers)
+        for ledger in ledgers.values():
+            ledger.close()
+        for cleanup in _CLEANUP:
+            cleanup()
     floor = statistics.median(samples["raw_floor"])
     results = {}
     print(f"{'case':<18} {'median ms':>10} {'p95 ms':>8} {'x floor':>8}")
@@ -162,9 +247,19 @@ def main() -> None:
             "n": len(values),
         }
         print(f"{name:<18} {med:>10.3f} {p95:>8.3f} {med / floor:>8.2f}")
-    out = Path(__file__).parent / "results.json"
+    for name, rate in throughput.items():
+        print(f"batched append, {name}: {rate} events/s (1,000 per transaction)")
+    out = Path(os.environ.get("TOOLBELT_BENCH_OUT") or Path(__file__).parent / "results.json")
     out.write_text(
-        json.dumps({"machine": platform.platform(), "rounds": ROUNDS, "results": results}, indent=2)
+        json.dumps(
+            {
+                "machine": platform.platform(),
+                "rounds": ROUNDS,
+                "results": results,
+                "batched_append_events_per_s": throughput,
+            },
+            indent=2,
+        )
         + "\n",
         encoding="utf-8",
     )
