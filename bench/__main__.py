@@ -86,7 +86,7 @@ def toolbelt_cases(root: Path) -> dict[str, Callable[[int], None]]:
         state["hash"] = env["result"]["after_hash"]
 
     def fs_append(i: int) -> None:
-        env = ws.call("fs_append", {"path": append_path, "content": f"- note {i}"})
+        env = ws.call("fs_append", {"path": append_path, "content": f"note {i}"})
         assert env["ok"], env
 
     section_path = "users/u1/parts/section.md"
