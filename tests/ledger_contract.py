@@ -38,6 +38,7 @@ from toolbelt.ledger import (
 )
 from toolbelt.ledger import content as codec
 from toolbelt.ledger import verify as verify_module
+from toolbelt.ledger.ledger import ClaimTaken, StaleBase
 from toolbelt.text import content_hash
 
 SECRET_1 = "1" * 64
@@ -533,6 +534,40 @@ class LedgerContract:
         ledger.append([simple()], claim=IdempotencyClaim("a", "k", "ra2", {"who": "a2"}, 24))
         ra2 = ledger.idempotency("a", "k")
         assert ra2 is not None and ra2.seqs == [3] and ra2.request_hash == "ra2"
+
+    def test_check_base_refuses_an_append_computed_from_an_old_version(
+        self, ledger: Ledger
+    ) -> None:
+        """Several writers: an append must be based on the path's newest version."""
+        v1, v2 = b"one\n", b"two\n"
+        ledger.append([simple(body=v1)], status="committed", check_base=True)
+        head = ledger.head()
+        with pytest.raises(StaleBase) as info:
+            ledger.append([simple(body=v2, base=b"zero\n")], check_base=True)
+        assert info.value.newest == content_hash(v1)
+        assert ledger.head() == head  # nothing appended
+        pending = ledger.append([simple(body=v2, base=v1)], check_base=True)
+        # A pending version counts too: the next writer must wait for it, not build beside it.
+        with pytest.raises(StaleBase):
+            ledger.append([simple(body=b"three\n", base=v1)], check_base=True)
+        ledger.settle([pending[0]["seq"]], "committed")
+        ledger.append([simple(body=b"three\n", base=v2)], check_base=True)
+        assert ledger.is_version("notes/a.md", content_hash(v1))
+        assert not ledger.is_version("notes/a.md", content_hash(b"zero\n"))
+
+    def test_check_base_refuses_a_live_claim_taken_meanwhile(self, ledger: Ledger) -> None:
+        ledger.append([simple()], claim=IdempotencyClaim("s", "k", "r1", {}, 24))
+        head = ledger.head()
+        with pytest.raises(ClaimTaken):
+            ledger.append(
+                [simple()], claim=IdempotencyClaim("s", "k", "r2", {}, 24), check_base=True
+            )
+        assert ledger.head() == head
+        record = ledger.idempotency("s", "k")
+        assert record is not None and record.request_hash == "r1"
+        # An expired claim may be taken again.
+        ledger.append([simple()], claim=IdempotencyClaim("s", "old", "r", {}, -1))
+        ledger.append([simple()], claim=IdempotencyClaim("s", "old", "r3", {}, 24), check_base=True)
 
     def test_expired_idempotency_records_count_as_absent(self, ledger: Ledger) -> None:
         ledger.append([simple()], claim=IdempotencyClaim("s", "past", "r", {}, -1))
