@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench clean
+.PHONY: demo test check bench soak clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The long variants: 1,000 SIGKILL rounds and 20x the fuzzing examples (about an hour).
+soak: $(STAMP)
+	TOOLBELT_CRASH_ROUNDS=1000 TOOLBELT_SOAK=1 $(BIN)/pytest tests/test_faults.py \
+		tests/test_md_property.py tests/test_stateful.py tests/test_fuzz_patch.py
 
 clean:
 	rm -rf $(VENV) workspace/.toolbelt

@@ -25,6 +25,7 @@ Invariants after every call:
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -682,7 +683,7 @@ def test_md_tools_keep_structure_under_hostile_input() -> None:
     run_state_machine_as_test(
         MdMachine,
         settings=settings(
-            max_examples=40,
+            max_examples=40 * (20 if os.environ.get("TOOLBELT_SOAK") else 1),
             stateful_step_count=20,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -440,7 +440,8 @@ def test_tool_calls_against_the_model() -> None:
     run_state_machine_as_test(
         ToolbeltMachine,
         settings=settings(
-            max_examples=int(os.environ.get("TOOLBELT_STATEFUL_EXAMPLES", "30")),
+            max_examples=int(os.environ.get("TOOLBELT_STATEFUL_EXAMPLES", "30"))
+            * (20 if os.environ.get("TOOLBELT_SOAK") else 1),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
