@@ -507,6 +507,11 @@ class Ledger:
             return int(result.rowcount or 0)
 
     # -- drift -------------------------------------------------------------------------------
+    def seqs_below_one(self) -> list[int]:
+        """Rows no append makes (seq starts at 1): only a hand in the database puts them there."""
+        with self._read() as conn:
+            return [int(r[0]) for r in conn.execute(select(EVENTS.c.seq).where(EVENTS.c.seq < 1))]
+
     def is_version(self, path: str, digest: str) -> bool:
         """True when `digest` is a committed version of `path` (an older one, on a host whose
         copy is behind)."""

@@ -64,6 +64,8 @@ def verify_ledger(
     ledger: Ledger, *, checkpoint: dict[str, Any] | None = None, check_content: bool = True
 ) -> VerifyReport:
     report = VerifyReport()
+    for seq in ledger.seqs_below_one():
+        report.add(seq, "chain", f"seq {seq} is below 1: a row outside the chain")
     keyring = ledger.keyring
     expected_seq = 1
     prev = chain.GENESIS_HASH
@@ -80,7 +82,15 @@ def verify_ledger(
                     expected_seq, "missing", f"seq {expected_seq} is missing (next is {seq})"
                 )
                 expected_seq = seq
-            _check_row(row, prev, keyring, report)
+            try:
+                _check_row(row, prev, keyring, report)
+            except Exception as exc:  # a column of the wrong type cannot be the signed value
+                report.add(
+                    seq,
+                    "hash",
+                    f"seq {seq}'s stored columns cannot be checked ({type(exc).__name__}): "
+                    "a column holds a value of the wrong type",
+                )
             digest = row["after_hash"]
             if check_content and digest is not None and not contents.check(digest):
                 report.add(seq, "content", f"stored content for {digest} does not rebuild")
