@@ -39,14 +39,17 @@ def _strip(name: str) -> str:
 _HUNK_RE = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 
 
-def _with_file_headers(text: str) -> str:
-    """Put a `diff` line before every `---`/`+++` pair outside a hunk.
+def _with_file_headers(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Put a `diff` line before every `---`/`+++` pair outside a hunk; also return the pairs.
 
     unidiff 0.7 cannot parse two plain (`---`/`+++` only) file diffs in a row when the first
     ends in an added line; a `diff` line between them is what git and diff -u emit anyway.
+    The pairs (names without timestamps) let deletes and renames be refused by name even
+    when unidiff cannot parse the headers around them.
     """
     lines = text.split("\n")
     out: list[str] = []
+    pairs: list[tuple[str, str]] = []
     old = new = 0  # lines still due in the current hunk
     for i, line in enumerate(lines):
         if old > 0 or new > 0:
@@ -62,25 +65,50 @@ def _with_file_headers(text: str) -> str:
         if m:
             old = int(m.group(1) or 1)
             new = int(m.group(2) or 1)
-        elif (
-            line.startswith("--- ")
-            and i + 1 < len(lines)
-            and lines[i + 1].startswith("+++ ")
-            and not (out and out[-1].startswith("diff "))
-        ):
-            out.append(f"diff -u {line[4:].split(chr(9))[0]} {lines[i + 1][4:].split(chr(9))[0]}")
+        elif line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
+            pair = (line[4:].split("\t")[0].strip(), lines[i + 1][4:].split("\t")[0].strip())
+            pairs.append(pair)
+            if not (out and out[-1].startswith("diff ")):
+                out.append(f"diff -u {pair[0]} {pair[1]}")
+        elif line.startswith("deleted file mode"):
+            pairs.append(("", "/dev/null"))
         out.append(line)
-    return "\n".join(out)
+    return "\n".join(out), pairs
+
+
+def _refuse_moves(pairs: list[tuple[str, str]]) -> None:
+    for source, target in pairs:
+        if target == "/dev/null":
+            name = _strip(source) if source else "a file"
+            raise Forbidden(
+                f"The patch deletes {name}; files are never deleted.",
+                hint="Patch the file's content instead of removing the file.",
+                details={"path": _strip(source)} if source else {},
+            )
+        if source != "/dev/null" and _strip(source) != _strip(target):
+            raise Forbidden(
+                f"The patch renames {_strip(source)} to {_strip(target)}; "
+                "files are never moved or renamed.",
+                hint="Use the same path in the --- and +++ lines.",
+                details={"source": _strip(source), "target": _strip(target)},
+            )
 
 
 def parse_patch(text: str) -> list[FilePatch]:
     if not text.endswith("\n"):
         text += "\n"
+    headed, pairs = _with_file_headers(text)
+    _refuse_moves(pairs)
     try:
-        patch_set = PatchSet(_with_file_headers(text))
-    except UnidiffParseError as exc:
+        patch_set = PatchSet(headed)
+    except Exception as exc:  # any parser failure is the input's fault
+        # Besides UnidiffParseError, unidiff 0.7 raises UnboundLocalError on a `+++` line
+        # that no `---` line precedes and AttributeError on a stray `GIT binary patch` line.
+        reason = "malformed file headers or hunks"
+        if isinstance(exc, UnidiffParseError):
+            reason = str(exc)
         raise InvalidArgument(
-            f"The patch does not parse as a unified diff: {exc}.",
+            f"The patch does not parse as a unified diff: {reason}.",
             hint="Send a unified diff with ---/+++ headers and @@ -l,n +l,n @@ hunks.",
             details={"field": "patch"},
         ) from None
@@ -90,10 +118,14 @@ def parse_patch(text: str) -> list[FilePatch]:
             hint="Start each file with `--- a/<path>` and `+++ b/<path>` lines.",
             details={"field": "patch"},
         )
+    # Deletes and renames are refused before anything else: a git header naming one path
+    # followed by `---`/`+++` naming another makes unidiff emit an extra, hunkless file.
     files = []
     for pf in patch_set:
         source, target = pf.source_file.strip(), pf.target_file.strip()
-        if pf.is_removed_file or target == "/dev/null":
+        # Only a /dev/null target deletes: unidiff's is_removed_file is also true for a lone
+        # "@@ -1,n +0,0 @@" hunk, which removes the first n lines and keeps the rest.
+        if target == "/dev/null":
             raise Forbidden(
                 f"The patch deletes {_strip(source)}; files are never deleted.",
                 hint="Patch the file's content instead of removing the file.",
@@ -114,13 +146,14 @@ def parse_patch(text: str) -> list[FilePatch]:
             src = [ln.value.rstrip("\n").rstrip("\r") for ln in h if ln.is_context or ln.is_removed]
             dst = [ln.value.rstrip("\n").rstrip("\r") for ln in h if ln.is_context or ln.is_added]
             hunks.append(Hunk(h.source_start, src, dst))
-        if not hunks:
-            raise InvalidArgument(
-                f"The patch for {path} has no hunks.",
-                hint="Add at least one @@ hunk.",
-                details={"path": path},
-            )
         files.append(FilePatch(path, creates, hunks))
+    for fp in files:
+        if not fp.hunks:
+            raise InvalidArgument(
+                f"The patch for {fp.path} has no hunks.",
+                hint="Add at least one @@ hunk.",
+                details={"path": fp.path},
+            )
     return files
 
 
