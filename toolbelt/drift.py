@@ -25,8 +25,9 @@ from toolbelt.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from toolbelt.grammar.document import parse
 from toolbelt.grammar.reanchor import reanchor
 from toolbelt.ledger import NewEvent
-from toolbelt.pipeline import section_hashes, unified_diff
+from toolbelt.pipeline import section_hashes
 from toolbelt.text import content_hash, decode_text
+from toolbelt.textdiff import unified_diff
 from toolbelt.workspace import Workspace, markdown_files
 
 KINDS = ("changed", "new", "missing", "anchor_removed")

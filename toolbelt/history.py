@@ -18,7 +18,7 @@ from toolbelt.errors import InvalidArgument, NotFound
 from toolbelt.grammar.document import Document, parse
 from toolbelt.ledger import Event, EventFilter, Ledger, parse_ts
 from toolbelt.paths import STATE_DIR, check_path
-from toolbelt.pipeline import unified_diff
+from toolbelt.textdiff import unified_diff
 
 __all__ = ["file_history", "materialize", "parse_when", "timeline"]
 

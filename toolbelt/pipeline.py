@@ -7,11 +7,9 @@ atomic write → settle. A crash between any two steps leaves a state that
 
 from __future__ import annotations
 
-import difflib
 import fcntl
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,10 +37,8 @@ from toolbelt.ledger.ledger import ClaimTaken, StaleBase
 from toolbelt.lint import LintHook, LintOutcome, no_lint
 from toolbelt.paths import Scope, check_path
 from toolbelt.text import canonicalize, content_hash, decode_text
+from toolbelt.textdiff import unified_diff
 
-MAX_DIFF_CHARS = 20_000
-#: Lines end at \n only (str.splitlines also splits at \f, U+2028...), as fs_patch counts them.
-_LINES_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 Compute = Callable[[dict[str, str | None]], dict[str, str]]
 
 
@@ -553,8 +549,9 @@ def check_sizes(args: dict[str, Any], limit: int) -> None:
     sizes = {
         name: len(value) for name in ("content", "body") if isinstance(value := args.get(name), str)
     }
-    if isinstance(args.get("add"), list):
-        sizes["add"] = sum(len(v) for v in args["add"] if isinstance(v, str))
+    for name in ("add", "remove"):
+        if isinstance(args.get(name), list):
+            sizes[name] = sum(len(v) for v in args[name] if isinstance(v, str))
     allowed = dict.fromkeys(sizes, limit)
     if isinstance(args.get("patch"), str):
         # A patch carries the old lines as well as the new ones (and its headers).
@@ -613,46 +610,3 @@ def section_hashes(text: str) -> dict[str, str]:
 def owner_of(path: str) -> str | None:
     parts = path.split("/")
     return parts[1] if len(parts) > 2 and parts[0] == "users" else None
-
-
-_HUNK_HEADER_RE = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
-
-
-def unified_diff(path: str, before: str | None, after: str) -> str:
-    """A unified diff with one line of context. Lines shared at both ends are set aside
-    before difflib runs, so a one-section edit of a large file costs only that section."""
-    a = [] if before is None else _LINES_RE.findall(before)
-    b = _LINES_RE.findall(after)
-    head = 0
-    limit = min(len(a), len(b))
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
-        tail += 1
-    skip = max(head - 1, 0)  # keep one line of context on each side
-    keep_tail = max(tail - 1, 0)
-    fromfile = "/dev/null" if before is None else f"a/{path}"
-    lines = list(
-        difflib.unified_diff(
-            a[skip : len(a) - keep_tail], b[skip : len(b) - keep_tail], fromfile, f"b/{path}", n=1
-        )
-    )
-    if skip:
-        lines = [_shift_hunk(line, skip) for line in lines]
-    diff = "".join(lines)
-    if len(diff) > MAX_DIFF_CHARS:
-        diff = diff[:MAX_DIFF_CHARS] + f"\n... diff truncated at {MAX_DIFF_CHARS} characters\n"
-    return diff
-
-
-def _shift_hunk(line: str, offset: int) -> str:
-    m = _HUNK_HEADER_RE.match(line)
-    if not m:
-        return line
-    old_start, old_len, new_start, new_len = m.groups()
-    shifted_old = int(old_start) + offset if int(old_start) else 0
-    return (
-        f"@@ -{shifted_old}{old_len or ''} +{int(new_start) + offset}{new_len or ''} @@"
-        + line[m.end() :]
-    )

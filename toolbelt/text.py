@@ -46,3 +46,10 @@ def decode_text(data: bytes, path: str) -> str:
             hint="Only UTF-8 markdown files can be read; pick another path from fs_list.",
             details={"path": path, "offset": exc.start},
         ) from exc
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters with a marker, for echoing arguments in errors."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolbelt.errors import NotFound
 from toolbelt.session import Session
+
+PATH_CHARS = 1024
+"""The longest path argument accepted (a segment may have at most 255 bytes)."""
+HASH_CHARS = 80
+"""The longest hash argument accepted (`blake3:` and 64 hex digits is 71)."""
+EVIDENCE_CHARS = 2000
+"""The longest evidence item accepted; evidence is a reference, not a copy of the source."""
 
 
 class Args(BaseModel):
@@ -23,8 +32,11 @@ class WriteArgs(Args):
         description="A retry with the same key and arguments returns the first outcome and "
         "writes nothing.",
     )
-    evidence: list[str] | None = Field(
-        None, max_length=50, description="References that support the change (session ids, quotes)."
+    evidence: list[Annotated[str, Field(max_length=EVIDENCE_CHARS)]] | None = Field(
+        None,
+        max_length=50,
+        description="References that support the change (session ids, short quotes; at most "
+        "50 of at most 2,000 characters each).",
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from toolbelt.ledger import EventFilter
-from toolbelt.ops.common import Args
+from toolbelt.ops.common import PATH_CHARS, Args
 from toolbelt.ops.results import EventsQueryResult
 from toolbelt.paths import check_path
 from toolbelt.registry import Tool
@@ -32,7 +32,7 @@ def compact(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class EventsQueryArgs(Args):
-    path: str | None = Field(None, description="Only events for this file.")
+    path: str | None = Field(None, max_length=PATH_CHARS, description="Only events for this file.")
     anchor: str | None = Field(None, max_length=64, description="Only events for this anchor.")
     types: list[str] | None = Field(None, max_length=20, description="Only these event types.")
     actor_id: str | None = Field(None, max_length=200, description="Only events by this actor.")
@@ -42,8 +42,12 @@ class EventsQueryArgs(Args):
         description="Matches transaction_id, tool_call_id, agent_action_id, idempotency_key "
         "or event_id.",
     )
-    after: str | None = Field(None, description="Only events with ts after this ISO time.")
-    before: str | None = Field(None, description="Only events with ts before this ISO time.")
+    after: str | None = Field(
+        None, max_length=64, description="Only events with ts after this ISO time."
+    )
+    before: str | None = Field(
+        None, max_length=64, description="Only events with ts before this ISO time."
+    )
     after_seq: int | None = Field(None, ge=0, description="Cursor: only events with seq above.")
     limit: int = Field(50, ge=1, le=500, description="At most this many events.")
     order: Literal["asc", "desc"] = Field("asc", description="asc: oldest first (for cursors).")

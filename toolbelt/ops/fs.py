@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
 import re
+import time
 from typing import Any
 
+import regex
 from pydantic import Field
 
 from toolbelt.errors import Conflict, Forbidden, InvalidArgument, NotFound, PatchRejected
 from toolbelt.grammar.document import parse
-from toolbelt.ops.common import Args, WriteArgs, not_found_file
+from toolbelt.ops.common import HASH_CHARS, PATH_CHARS, Args, WriteArgs, not_found_file
 from toolbelt.ops.patch import FilePatch, apply_file_patch, parse_patch
 from toolbelt.ops.results import (
     FsHashResult,
@@ -22,9 +25,11 @@ from toolbelt.paths import STATE_DIR, check_path, glob_to_regex
 from toolbelt.pipeline import WriteOp
 from toolbelt.registry import Tool
 from toolbelt.session import Session
-from toolbelt.text import content_hash, decode_text
+from toolbelt.text import clip, content_hash, decode_text
 
 MAX_LINE_CHARS = 400
+REGEX_SECONDS = 2.0
+"""The matching time one regex search may spend, over all the files it reads."""
 #: Lines end at \n only, as fs_patch counts them (str.splitlines also splits at \f, U+2028...).
 _LINE_RE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
@@ -44,7 +49,9 @@ def _read_text(session: Session, path: str) -> tuple[str, bytes]:
 
 
 class FsListArgs(Args):
-    path: str = Field(".", description="Directory (or file) to list, workspace-relative.")
+    path: str = Field(
+        ".", max_length=PATH_CHARS, description="Directory (or file) to list, workspace-relative."
+    )
     glob: str | None = Field(
         None,
         max_length=200,
@@ -102,7 +109,7 @@ def fs_list(session: Session, a: FsListArgs) -> dict[str, Any]:
 
 
 class FsReadArgs(Args):
-    path: str = Field(description="File to read, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="File to read, workspace-relative.")
     start_line: int | None = Field(None, ge=1, description="First line (1-based, inclusive).")
     end_line: int | None = Field(None, ge=1, description="Last line (1-based, inclusive).")
 
@@ -139,10 +146,41 @@ def fs_read(session: Session, a: FsReadArgs) -> dict[str, Any]:
 
 class FsSearchArgs(Args):
     query: str = Field(min_length=1, max_length=1000, description="Text (or regex) to find.")
-    path: str = Field(".", description="Directory or file to search under.")
-    regex: bool = Field(False, description="Treat query as a Python regular expression.")
+    path: str = Field(".", max_length=PATH_CHARS, description="Directory or file to search under.")
+    regex: bool = Field(
+        False,
+        description="Treat query as a Python regular expression (stopped, and refused, after "
+        "2 s of matching).",
+    )
     case_sensitive: bool = Field(False, description="Match case exactly.")
     max_results: int = Field(50, ge=1, le=1000, description="At most this many matches.")
+
+
+class _Budget:
+    """The matching time a regex search may spend (a pattern can backtrack exponentially, or
+    quadratically on a long line); literal searches are linear and need none."""
+
+    def __init__(self, query: str, seconds: float | None) -> None:
+        self.query = query
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.seconds = seconds
+
+    def search(self, pattern: Any, text: str) -> bool:
+        if self.deadline is None:
+            return pattern.search(text) is not None
+        left = self.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            return pattern.search(text, timeout=left) is not None
+        except TimeoutError:
+            raise InvalidArgument(
+                f"The regular expression took more than {self.seconds:g} s to match and was "
+                "stopped.",
+                hint="Simplify the pattern (anchor it, avoid nested or leading .* and "
+                "repeated groups), search a smaller path, or pass regex=false.",
+                details={"field": "query", "limit_seconds": self.seconds},
+            ) from None
 
 
 def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
@@ -151,15 +189,21 @@ def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
     if path != "." and not (scope.can_read(path) or scope.may_contain(path)):
         scope.require_read(path)
     # MULTILINE: the whole-file pre-check must agree with the per-line search on ^ and $.
-    flags = re.MULTILINE | (0 if a.case_sensitive else re.IGNORECASE)
-    try:
-        pattern = re.compile(a.query if a.regex else re.escape(a.query), flags)
-    except re.error as exc:
-        raise InvalidArgument(
-            f"query is not a valid regular expression: {exc}.",
-            hint="Fix the pattern, or pass regex=false to search for the literal text.",
-            details={"field": "query"},
-        ) from None
+    pattern: Any
+    if a.regex:
+        flags = regex.MULTILINE | regex.VERSION0 | (0 if a.case_sensitive else regex.IGNORECASE)
+        try:
+            pattern = regex.compile(a.query, flags)
+        except (regex.error, OverflowError, RecursionError) as exc:
+            raise InvalidArgument(
+                f"query is not a valid regular expression: {clip(str(exc))}.",
+                hint="Fix the pattern, or pass regex=false to search for the literal text.",
+                details={"field": "query"},
+            ) from None
+        budget = _Budget(a.query, REGEX_SECONDS)
+    else:
+        pattern = re.compile(re.escape(a.query), 0 if a.case_sensitive else re.IGNORECASE)
+        budget = _Budget(a.query, None)
     kind = "dir" if path == "." else session.files.kind(path)
     if kind is None:
         raise not_found_file(session, path)
@@ -185,25 +229,34 @@ def fs_search(session: Session, a: FsSearchArgs) -> dict[str, Any]:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             continue
-        if not pattern.search(text):
+        if not budget.search(pattern, text):
             continue
-        sections = [(s.anchor_line + 1, s.body_end, s.anchor) for s in parse(text).sections]
+        sections = parse(text).sections
+        starts = [s.anchor_line + 1 for s in sections]
         for number, raw in enumerate(_LINE_RE.findall(text), start=1):
             line = raw.rstrip("\r\n")
-            if pattern.search(line):
-                anchor = next((a for lo, hi, a in sections if lo <= number <= hi), None)
+            if budget.search(pattern, line):
                 if len(matches) >= a.max_results:
                     truncated = True
                     break
+                k = bisect.bisect_right(starts, number) - 1
+                inside = k >= 0 and number <= sections[k].body_end
                 shown = line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
-                matches.append({"path": file_path, "line": number, "text": shown, "anchor": anchor})
+                matches.append(
+                    {
+                        "path": file_path,
+                        "line": number,
+                        "text": shown,
+                        "anchor": sections[k].anchor if inside else None,
+                    }
+                )
         if truncated:
             break
     return {"matches": matches, "truncated": truncated}
 
 
 class FsHashArgs(Args):
-    path: str = Field(description="File to hash, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="File to hash, workspace-relative.")
 
 
 def fs_hash(session: Session, a: FsHashArgs) -> dict[str, Any]:
@@ -216,10 +269,15 @@ def fs_hash(session: Session, a: FsHashArgs) -> dict[str, Any]:
 
 # -- writes ------------------------------------------------------------------------------------
 class FsWriteArgs(WriteArgs):
-    path: str = Field(description="File to create (or replace), workspace-relative, ending .md.")
+    path: str = Field(
+        max_length=PATH_CHARS,
+        description="File to create (or replace), workspace-relative, ending .md.",
+    )
     content: str = Field(max_length=10_000_000, description="The whole new content.")
     expected_hash: str | None = Field(
-        None, description="Required to replace an existing file: its current hash (fs_hash)."
+        None,
+        max_length=HASH_CHARS,
+        description="Required to replace an existing file: its current hash (fs_hash).",
     )
 
 
@@ -257,7 +315,9 @@ def fs_write(session: Session, a: FsWriteArgs) -> dict[str, Any]:
 
 
 class FsAppendArgs(WriteArgs):
-    path: str = Field(description="Existing file to append to, workspace-relative.")
+    path: str = Field(
+        max_length=PATH_CHARS, description="Existing file to append to, workspace-relative."
+    )
     content: str = Field(min_length=1, max_length=10_000_000, description="Text to add at the end.")
 
 

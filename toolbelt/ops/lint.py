@@ -8,7 +8,7 @@ from pydantic import Field
 
 from toolbelt.errors import CapExceeded, InvalidArgument, LintBlocked
 from toolbelt.lint.rule import Finding
-from toolbelt.ops.common import Args, not_found_file
+from toolbelt.ops.common import PATH_CHARS, Args, not_found_file
 from toolbelt.ops.results import LintCheckResult, LintRulesResult
 from toolbelt.paths import check_path
 from toolbelt.registry import Tool
@@ -19,7 +19,7 @@ Verdict = Literal["ok", "needs_rationale", "blocked"]
 
 
 class LintCheckArgs(Args):
-    path: str = Field(description="Markdown file, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="Markdown file, workspace-relative.")
     content: str | None = Field(
         None,
         max_length=10_000_000,

@@ -13,7 +13,7 @@ from toolbelt.grammar.edit import add_section, replace_body
 from toolbelt.grammar.items import edit_items
 from toolbelt.grammar.structure import StructureError
 from toolbelt.ledger import EventFilter
-from toolbelt.ops.common import Args, WriteArgs, not_found_file
+from toolbelt.ops.common import HASH_CHARS, PATH_CHARS, Args, WriteArgs, not_found_file
 from toolbelt.ops.results import (
     MdHistoryResult,
     MdListSectionsResult,
@@ -24,7 +24,10 @@ from toolbelt.paths import check_path
 from toolbelt.pipeline import WriteOp
 from toolbelt.registry import Tool
 from toolbelt.session import Session
-from toolbelt.text import content_hash, decode_text
+from toolbelt.text import clip, content_hash, decode_text
+
+ITEMS_SHOWN = 100
+"""At most this many items are listed in an error's details."""
 
 _ANCHOR = Field(min_length=1, max_length=64, description="The section's anchor id.")
 
@@ -143,7 +146,7 @@ def _run(
 
 # -- reads -------------------------------------------------------------------------------------
 class MdListSectionsArgs(Args):
-    path: str = Field(description="Markdown file, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="Markdown file, workspace-relative.")
 
 
 def md_list_sections(session: Session, a: MdListSectionsArgs) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def md_list_sections(session: Session, a: MdListSectionsArgs) -> dict[str, Any]:
 
 
 class MdReadSectionArgs(Args):
-    path: str = Field(description="Markdown file, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="Markdown file, workspace-relative.")
     anchor: str = _ANCHOR
 
 
@@ -178,7 +181,7 @@ def md_read_section(session: Session, a: MdReadSectionArgs) -> dict[str, Any]:
 
 
 class MdHistoryArgs(Args):
-    path: str = Field(description="Markdown file, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="Markdown file, workspace-relative.")
     anchor: str | None = Field(None, max_length=64, description="Only versions of this section.")
     limit: int = Field(20, ge=1, le=200, description="At most this many versions.")
 
@@ -236,11 +239,12 @@ def _section_hash_of(session: Session, event: dict[str, Any], anchor: str) -> st
 
 # -- writes ------------------------------------------------------------------------------------
 class MdPatchSectionArgs(WriteArgs):
-    path: str = Field(description="Markdown file, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="Markdown file, workspace-relative.")
     anchor: str = _ANCHOR
     body: str = Field(max_length=10_000_000, description="The section's new body (markdown).")
     expected_hash: str | None = Field(
         None,
+        max_length=HASH_CHARS,
         description="The section's hash from md_read_section; edits elsewhere in the file do "
         "not make it stale.",
     )
@@ -267,7 +271,7 @@ def md_patch_section(session: Session, a: MdPatchSectionArgs) -> dict[str, Any]:
 
 
 class MdCurateListArgs(WriteArgs):
-    path: str = Field(description="Markdown file, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="Markdown file, workspace-relative.")
     anchor: str = _ANCHOR
     add: list[str] = Field(
         default_factory=list, max_length=1000, description="Item texts to append (one line each)."
@@ -278,7 +282,9 @@ class MdCurateListArgs(WriteArgs):
         description="Item texts to remove (matched exactly after trimming).",
     )
     dedupe: bool = Field(True, description="Skip added items that are already present.")
-    expected_hash: str | None = Field(None, description="The section's hash, if you want a check.")
+    expected_hash: str | None = Field(
+        None, max_length=HASH_CHARS, description="The section's hash, if you want a check."
+    )
 
 
 def md_curate_list(session: Session, a: MdCurateListArgs) -> dict[str, Any]:
@@ -287,7 +293,7 @@ def md_curate_list(session: Session, a: MdCurateListArgs) -> dict[str, Any]:
             raise InvalidArgument(
                 "Each added item must be one non-empty line.",
                 hint="Split multi-line items, or use md_patch_section for rich content.",
-                details={"field": "add", "item": item[:200]},
+                details={"field": "add", "item": clip(item)},
             )
     if not a.add and not a.remove:
         raise InvalidArgument(
@@ -312,14 +318,19 @@ def md_curate_list(session: Session, a: MdCurateListArgs) -> dict[str, Any]:
             )
         body, missing = edit_items(s.body, a.add, a.remove, a.dedupe)
         if missing:
+            shown = list(s.items[:ITEMS_SHOWN])
             raise NotFound(
-                f"Section {a.anchor!r} has no item {missing[0]!r} to remove.",
-                hint="Remove one of details.items (exact text), or read the section first.",
+                f"Section {a.anchor!r} has no item {clip(missing[0])!r} to remove.",
+                hint="Remove one of details.items (exact text), or read the section first."
+                if len(shown) == len(s.items)
+                else "Remove items by their exact text; md_read_section lists them all.",
                 details={
                     "path": a.path,
                     "anchor": a.anchor,
-                    "missing": missing,
-                    "items": list(s.items),
+                    "missing": [clip(m) for m in missing[:ITEMS_SHOWN]],
+                    "missing_count": len(missing),
+                    "items": [clip(i) for i in shown],
+                    "item_count": len(s.items),
                 },
             )
         return replace_body(doc, s, body)
@@ -338,7 +349,7 @@ def md_curate_list(session: Session, a: MdCurateListArgs) -> dict[str, Any]:
 
 
 class MdAddSectionArgs(WriteArgs):
-    path: str = Field(description="Markdown file, workspace-relative.")
+    path: str = Field(max_length=PATH_CHARS, description="Markdown file, workspace-relative.")
     anchor: str = Field(
         min_length=1,
         max_length=64,

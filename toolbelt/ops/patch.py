@@ -9,6 +9,7 @@ from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
 from toolbelt.errors import Conflict, Forbidden, InvalidArgument, NotFound, PatchRejected
+from toolbelt.text import clip
 
 _HINT = "Re-read the file with fs_read and rebuild the diff from its current lines."
 
@@ -192,8 +193,8 @@ def apply_file_patch(fp: FilePatch, text: str | None) -> str:
                     "file": fp.path,
                     "hunk": number,
                     "line": start + 1,
-                    "expected": hunk.source[:50],
-                    "found": found[:50],
+                    "expected": [clip(line) for line in hunk.source[:50]],
+                    "found": [clip(line) for line in found[:50]],
                 },
             )
         out.extend(lines[pos:start])
