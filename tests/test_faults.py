@@ -1,10 +1,12 @@
 """Fault injection: stop the write pipeline dead between any two steps, then reopen.
 
-Three kinds of fault:
+Four kinds of fault:
 
 * `SimulatedCrash` (a BaseException, as a killed process would "raise") from the pipeline's and
   SafeRoot's `fault` hooks at every step, for every whole-file write tool; the workspace is then
   closed and reopened with `open_workspace`, which recovers pending events.
+* A real SIGKILL of a child process at every step of the same hooks (no `finally`, no
+  rollback: the kernel drops its files and locks), for a one-file and two multi-file calls.
 * An ordinary exception (an OSError from the atomic write) that the pipeline must turn into a
   structured error envelope with the event settled as failed and nothing changed.
 * Real SIGKILLs of a subprocess writing in a loop (`TOOLBELT_CRASH_ROUNDS` rounds, default 100):
@@ -14,6 +16,7 @@ Three kinds of fault:
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import random
 import signal
@@ -272,7 +275,13 @@ def test_crash_at_step_recovers_to_old_or_new(
     finally:
         ws.close()
     assert fault.fired
+    assert_recovered(root, sc, head0, where, step)
 
+
+def assert_recovered(root: Path, sc: Scenario, head0: int, where: str, step: str) -> None:
+    """After a crash at `step`: reopening recovers every pending event; each file holds its
+    old or its new content, all files of the call alike, committed iff new; a retry with the
+    same idempotency key takes effect exactly once."""
     ws = open_ws(root)  # recovers
     try:
         assert ws.ledger.pending() == []
@@ -313,6 +322,69 @@ def test_crash_at_step_recovers_to_old_or_new(
         assert_consistent(ws)
     finally:
         ws.close()
+
+
+KILL_AT_STEP = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import toolbelt
+    root, where, step, nth, tool, args = sys.argv[1:7]
+    seen = 0
+
+    def fault(name):
+        global seen
+        if name == step:
+            seen += 1
+            if seen == int(nth):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    ws = toolbelt.open_workspace(root, owner="u1", actor="agent-faults")
+    (ws.pipeline if where == "pipeline" else ws.files).fault = fault
+    env = ws.call(tool, json.loads(args))
+    print(json.dumps(env), flush=True)
+    sys.exit(3)  # the fault never fired
+    """
+)
+
+
+def _kill_cases() -> list[Any]:
+    return [
+        case
+        for case in _crash_cases()
+        if case.values[0] in {"append", "patch_two", "patch_create_and_edit"}
+    ]
+
+
+@pytest.mark.parametrize(("scenario", "where", "step", "nth"), _kill_cases())
+def test_sigkill_at_step_recovers_to_old_or_new(
+    tmp_path: Path, workspace_dir: Path, scenario: str, where: str, step: str, nth: int
+) -> None:
+    """As test_crash_at_step_recovers_to_old_or_new, with a real SIGKILL of a child process at
+    the step: no `finally`, no rollback, no close, open files and locks dropped by the kernel."""
+    root = workspace_dir
+    sc = SCENARIOS[scenario](root)
+    with open_ws(root) as ws:
+        head0, _ = ws.ledger.head()
+    script = tmp_path / "kill_at_step.py"
+    script.write_text(KILL_AT_STEP, encoding="utf-8")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(root),
+            where,
+            step,
+            str(nth),
+            sc.tool,
+            json.dumps(sc.args),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr)
+    assert_recovered(root, sc, head0, where, step)
 
 
 def test_crash_while_temp_file_is_left_behind(workspace_dir: Path) -> None:
