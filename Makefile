@@ -28,7 +28,7 @@ bench: $(STAMP)
 # The long variants: 1,000 SIGKILL rounds and 20x the fuzzing examples (about an hour).
 soak: $(STAMP)
 	TOOLBELT_CRASH_ROUNDS=1000 TOOLBELT_SOAK=1 $(BIN)/pytest tests/test_faults.py \
-		tests/test_md_property.py tests/test_stateful.py
+		tests/test_md_property.py tests/test_stateful.py tests/test_fuzz_patch.py
 
 clean:
 	rm -rf $(VENV) workspace/.toolbelt

@@ -1,8 +1,11 @@
-"""TB003 anchor-placement: an anchor line stands directly above a top-level heading."""
+"""TB003 anchor-placement: an anchor line stands directly above a top-level heading.
+
+Stray anchor lines that read the same make one finding, at the first one's line, with `count`:
+how many there are."""
 
 from collections.abc import Iterator
 
-from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding
+from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding, tally
 
 
 class AnchorPlacement:
@@ -14,14 +17,18 @@ class AnchorPlacement:
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
-        for p in ctx.doc.problems:
-            if p.kind == "orphan_anchor":
-                yield finding(
-                    self.info,
-                    "anchor line is not directly above a top-level heading",
-                    line=p.line,
-                    text=ctx.doc.lines[p.line - 1],
-                )
+        lines = ctx.doc.lines
+        orphans = (
+            (lines[p.line - 1], p.line) for p in ctx.doc.problems if p.kind == "orphan_anchor"
+        )
+        for line, count in tally(orphans):
+            yield finding(
+                self.info,
+                "anchor line is not directly above a top-level heading",
+                line=line,
+                count=count,
+                text=lines[line - 1],
+            )
 
 
 RULE = AnchorPlacement()

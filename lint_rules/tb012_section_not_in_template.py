@@ -1,8 +1,11 @@
-"""TB012 section-not-in-template: sections beyond the kind's template are flagged."""
+"""TB012 section-not-in-template: sections beyond the kind's template are flagged.
+
+One finding per such section (sections that share an anchor id, a TB002 problem, make one
+finding with `count`)."""
 
 from collections.abc import Iterator
 
-from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding
+from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding, tally
 
 
 class SectionNotInTemplate:
@@ -17,14 +20,15 @@ class SectionNotInTemplate:
         if ctx.template is None:
             return
         known = set(ctx.template.anchors())
-        for s in ctx.sections():
-            if s.anchor not in known:
-                yield finding(
-                    self.info,
-                    f"section {s.anchor!r} is not in the {ctx.kind} template",
-                    line=s.anchor_line + 1,
-                    anchor=s.anchor,
-                )
+        extra = ((s.anchor, s) for s in ctx.sections() if s.anchor not in known)
+        for s, count in tally(extra):
+            yield finding(
+                self.info,
+                f"section {s.anchor!r} is not in the {ctx.kind} template",
+                line=s.anchor_line + 1,
+                anchor=s.anchor,
+                count=count,
+            )
 
 
 RULE = SectionNotInTemplate()

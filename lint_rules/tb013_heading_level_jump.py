@@ -1,8 +1,11 @@
-"""TB013 heading-level-jump: headings go down one level at a time."""
+"""TB013 heading-level-jump: headings go down one level at a time.
+
+Jumps between the same two levels make one finding, at the first one's line, with `count`: how
+many there are."""
 
 from collections.abc import Iterator
 
-from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding
+from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding, tally
 
 
 class HeadingLevelJump:
@@ -14,16 +17,22 @@ class HeadingLevelJump:
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
+        for (previous, level, line), count in tally(self._jumps(ctx)):
+            yield finding(
+                self.info,
+                f"heading jumps from level {previous} to {level}",
+                line=line,
+                count=count,
+                previous=previous,
+                level=level,
+            )
+
+    @staticmethod
+    def _jumps(ctx: LintContext) -> Iterator[tuple[tuple[int, int], tuple[int, int, int]]]:
         previous = None
         for h in ctx.doc.headings:
             if previous is not None and h.level > previous + 1:
-                yield finding(
-                    self.info,
-                    f"heading jumps from level {previous} to {h.level}",
-                    line=h.start + 1,
-                    previous=previous,
-                    level=h.level,
-                )
+                yield (previous, h.level), (previous, h.level, h.start + 1)
             previous = h.level
 
 

@@ -694,3 +694,63 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path, workspace_dir: Path
         f"sigkill: seed {seed}, {rounds} rounds, {len(acked)} acknowledged writes, "
         f"{killed_mid_write} kills left a pending event"
     )
+
+
+@pytest.mark.parametrize("step", ["appended", "written"])
+def test_an_orphan_met_by_a_write_is_settled_then_the_write_lands(
+    workspace_dir: Path, step: str
+) -> None:
+    """A writer died after its pending append (before or after its rename), and nobody
+    reopened with recovery (the open found the lock busy): the next write to that file
+    settles the orphan and goes on."""
+    root = workspace_dir
+    sc = _append(root)
+    ws = open_ws(root)
+    ws.pipeline.fault = Fault(step, 1, SimulatedCrash(f"dead at {step}"))
+    with pytest.raises(SimulatedCrash):
+        ws.call(sc.tool, sc.args)
+    ws.close()
+    ws = toolbelt.open_workspace(root, owner="u1", actor="agent-faults", recover=False)
+    try:
+        assert len(ws.ledger.pending()) == 1
+        env = ws.call("fs_append", {"path": LOG, "content": "- after the orphan"})
+        assert env["ok"], env
+        assert ws.ledger.pending() == []
+        text = disk_bytes(root, LOG) or b""
+        assert text.endswith(b"\n- after the orphan\n")
+        landed = b"- 2026-11-30: long 17 km, appended\n" in text
+        assert landed is (step == "written")  # rolled forward only if it was renamed
+        assert_consistent(ws)
+    finally:
+        ws.close()
+
+
+def test_open_while_another_writer_holds_the_lock_defers_recovery(workspace_dir: Path) -> None:
+    """Opening never fails because a live writer holds the lock: recovery waits for later."""
+    root = workspace_dir
+    sc = _append(root)
+    ws = open_ws(root)
+    ws.pipeline.fault = Fault("appended", 1, SimulatedCrash("dead after the append"))
+    with pytest.raises(SimulatedCrash):
+        ws.call(sc.tool, sc.args)
+    ws.close()
+    toml = root / "toolbelt.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("busy_timeout_ms = 5000", "busy_timeout_ms = 200"),
+        encoding="utf-8",
+    )
+    assert "busy_timeout_ms = 200" in toml.read_text(encoding="utf-8")
+    holder = toolbelt.open_workspace(root, recover=False)
+    try:
+        with holder.pipeline.locked():
+            start = time.monotonic()
+            late = open_ws(root)  # does not raise busy
+            assert time.monotonic() - start < 5
+            assert len(late.ledger.pending()) == 1
+            late.close()
+        again = open_ws(root)  # the lock is free: recovered
+        assert again.ledger.pending() == []
+        assert_consistent(again)
+        again.close()
+    finally:
+        holder.close()

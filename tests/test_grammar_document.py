@@ -5,6 +5,8 @@ blocks.scan (which finds top-level headings) has its own tests; these test what 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from toolbelt.grammar.document import Document, Section, parse
@@ -674,3 +676,21 @@ def test_parse_is_cached_by_content() -> None:
     text = doc("<!-- anchor: cached v1 -->", "## Cached")
     assert parse(text) is parse(str(text))
     assert parse(text) is not parse(text + "\n")
+
+
+def test_front_matter_values_are_json_as_written() -> None:
+    """Dates, timestamps, binary and sets come back as JSON values, dates as their text."""
+    text = (
+        "---\nkind: note\ncreated: 2024-01-01\nseen: 2024-01-01T10:00:00Z\n2024-02-02: key\n"
+        "tags: !!set {a, b}\nblob: !!binary aGVsbG8=\n---\n# T\n"
+    )
+    meta = parse(text).meta
+    assert meta == {
+        "kind": "note",
+        "created": "2024-01-01",
+        "seen": "2024-01-01T10:00:00Z",
+        "2024-02-02": "key",
+        "tags": ["a", "b"],
+        "blob": "aGVsbG8=",
+    }
+    json.dumps(meta, allow_nan=False)  # no date, set or bytes objects

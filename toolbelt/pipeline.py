@@ -192,6 +192,9 @@ class WritePipeline:
                 except StaleBase:
                     if time.monotonic() >= deadline:
                         raise self._busy() from None
+                    # The newer version may be an orphan: a pending event of a writer on this
+                    # host that died (none is alive while this lock is held). Settle those.
+                    self._recover_locked()
                     time.sleep(random.uniform(0.002, 0.03))  # another host is mid-write
                     continue
                 except ClaimTaken:
@@ -287,6 +290,14 @@ class WritePipeline:
         disk_hash = None if data is None else content_hash(data)
         if drift_id is None and disk_hash == ledger_hash:
             return data
+        if drift_id is None and self._recover_locked():
+            # A writer on this host died between its rename and its settle (and no open has
+            # recovered since): its orphans are settled now; look again.
+            data = self.files.read_bytes(path, max_bytes=self.config.max_read_bytes, for_write=True)
+            ledger_hash, drift_id = self.ledger.drift_state(path)
+            disk_hash = None if data is None else content_hash(data)
+            if drift_id is None and disk_hash == ledger_hash:
+                return data
         if (
             drift_id is None
             and disk_hash is not None
@@ -319,7 +330,11 @@ class WritePipeline:
                 details={"path": path},
             )
         size = len(after.encode("utf-8"))
-        if size > self.config.max_file_bytes:
+        # A file already over the limit (adopted by a maintainer) may still be edited, as long
+        # as the edit does not grow it: like a cap, the limit refuses only growth.
+        if size > self.config.max_file_bytes and (
+            before is None or size > len(before.encode("utf-8"))
+        ):
             raise InvalidArgument(
                 f"The result would be {size} bytes, over the {self.config.max_file_bytes}-byte "
                 "file limit.",
@@ -480,59 +495,64 @@ class WritePipeline:
         when the dead writer renamed some of them, the rest are written from the ledger's
         content (roll forward) and the whole call commits.
         """
-        settled = []
         with self.locked():
-            pending = [
-                ev
-                for ev in self.ledger.pending()
-                if (ev.get("data") or {}).get("host", self.host_id) == self.host_id
-            ]
-            disks = {ev["seq"]: self._disk_hash(ev["path"]) for ev in pending}
-            calls: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-            for ev in pending:
-                key = (ev["transaction_id"], ev["tool_call_id"], ev["idempotency_key"], ev["ts"])
-                calls.setdefault(key, []).append(ev)
-            for group in calls.values():
-                if not any(e["after_hash"] and disks[e["seq"]] == e["after_hash"] for e in group):
-                    continue
-                for ev in group:
-                    path = ev["path"]
-                    if not path or ev["after_hash"] is None:
-                        continue
-                    if disks[ev["seq"]] != ev["before_hash"]:
-                        continue
-                    latest = self.ledger.latest(path)
-                    if (latest["after_hash"] if latest else None) != ev["before_hash"]:
-                        continue
-                    with suppress(Exception):  # else settled by what the disk holds, below
-                        self.files.write_atomic(path, self.ledger.content(ev["after_hash"]))
-                    disks[ev["seq"]] = self._disk_hash(path)
-            for ev in pending:
+            return self._recover_locked()
+
+    def _recover_locked(self) -> list[dict[str, Any]]:
+        """`recover`, with this working copy's writer lock already held (so every pending
+        event of this host is an orphan: a live writer settles its own before it unlocks)."""
+        settled = []
+        pending = [
+            ev
+            for ev in self.ledger.pending()
+            if (ev.get("data") or {}).get("host", self.host_id) == self.host_id
+        ]
+        disks = {ev["seq"]: self._disk_hash(ev["path"]) for ev in pending}
+        calls: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for ev in pending:
+            key = (ev["transaction_id"], ev["tool_call_id"], ev["idempotency_key"], ev["ts"])
+            calls.setdefault(key, []).append(ev)
+        for group in calls.values():
+            if not any(e["after_hash"] and disks[e["seq"]] == e["after_hash"] for e in group):
+                continue
+            for ev in group:
                 path = ev["path"]
-                disk = disks[ev["seq"]]
-                release = ev["idempotency_key"]
-                if disk == ev["after_hash"]:
-                    self.ledger.settle([ev["seq"]], "committed")
-                    status = "committed"
-                elif disk == ev["before_hash"]:
-                    self.ledger.settle(
-                        [ev["seq"]],
-                        "failed",
-                        detail={"reason": "recovered_not_written"},
-                        release=release,
+                if not path or ev["after_hash"] is None:
+                    continue
+                if disks[ev["seq"]] != ev["before_hash"]:
+                    continue
+                latest = self.ledger.latest(path)
+                if (latest["after_hash"] if latest else None) != ev["before_hash"]:
+                    continue
+                with suppress(Exception):  # else settled by what the disk holds, below
+                    self.files.write_atomic(path, self.ledger.content(ev["after_hash"]))
+                disks[ev["seq"]] = self._disk_hash(path)
+        for ev in pending:
+            path = ev["path"]
+            disk = disks[ev["seq"]]
+            release = ev["idempotency_key"]
+            if disk == ev["after_hash"]:
+                self.ledger.settle([ev["seq"]], "committed")
+                status = "committed"
+            elif disk == ev["before_hash"]:
+                self.ledger.settle(
+                    [ev["seq"]],
+                    "failed",
+                    detail={"reason": "recovered_not_written"},
+                    release=release,
+                )
+                status = "failed"
+            else:
+                self.ledger.settle(
+                    [ev["seq"]], "failed", detail={"reason": "recovered_drift"}, release=release
+                )
+                if path:
+                    latest = self.ledger.latest(path)
+                    self.ledger.add_drift(
+                        path, "changed", latest["after_hash"] if latest else None, disk
                     )
-                    status = "failed"
-                else:
-                    self.ledger.settle(
-                        [ev["seq"]], "failed", detail={"reason": "recovered_drift"}, release=release
-                    )
-                    if path:
-                        latest = self.ledger.latest(path)
-                        self.ledger.add_drift(
-                            path, "changed", latest["after_hash"] if latest else None, disk
-                        )
-                    status = "drift"
-                settled.append({"seq": ev["seq"], "path": path, "status": status})
+                status = "drift"
+            settled.append({"seq": ev["seq"], "path": path, "status": status})
         return settled
 
     def _disk_hash(self, path: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import uuid
@@ -18,7 +19,7 @@ from toolbelt.config import (
 )
 from toolbelt.context import CallContext
 from toolbelt.dispatch import dispatch
-from toolbelt.errors import Conflict, InvalidArgument, NotFound
+from toolbelt.errors import Busy, Conflict, InvalidArgument, NotFound
 from toolbelt.fsio import SafeRoot
 from toolbelt.grammar.document import ANCHOR_ID_RE, parse
 from toolbelt.grammar.reanchor import reanchor
@@ -39,6 +40,8 @@ KIND_PATHS = {
     "relationship": "users/{owner}/relationships/{id}/profile.md",
     "note": "users/{owner}/notes/{id}.md",
 }
+
+log = logging.getLogger("toolbelt")
 
 
 def _ledger_url(root: Path, config: Config) -> str:
@@ -451,5 +454,10 @@ def open_workspace(
         actor_type=actor_type,
     )
     if recover and ledger.pending():
-        ws.recover()
+        try:
+            ws.recover()
+        except Busy:
+            # A live writer holds the lock (its own pending events are in flight). Orphans
+            # of a dead one are settled by the next open, or by the next write they block.
+            log.debug("recovery deferred: the workspace is busy")
     return ws

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html.entities
 import re
+from array import array
 from dataclasses import dataclass
 from itertools import repeat
 from operator import sub
@@ -289,6 +290,11 @@ class _Scanner:
     indent in columns (-1 marks a lazy continuation line inside a block quote) and `bsc[i]`
     the column where `bm[i]` sits (for tab stops). Containers rewrite these for their lines
     and restore them afterwards, as markdown-it does.
+
+    A block quote records a line's old values in `undo` only when it changes them (a line
+    already lazy stays lazy in the quotes nested inside), in one log shared by every level:
+    the log holds one entry per `>` marker consumed plus one per line made lazy, whatever the
+    nesting depth, where markdown-it keeps a copy of every line of the quote per level.
     """
 
     def __init__(self, lines: list[str]) -> None:
@@ -300,6 +306,7 @@ class _Scanner:
         self.sc: list[int] = _columns(self.src, self.ts) if tabs else self.ts.copy()
         self.bm: list[int] = [0] * (n + 1)
         self.bsc: list[int] = [0] * (n + 1)
+        self.undo = array("i")  # (line, bm, ts, sc, bsc) per change, innermost quote last
         self.line_max = n
         self.blk = 0  # required content indent (blkIndent)
         self.list_indent = -1
@@ -656,10 +663,10 @@ class _Scanner:
     def blockquote(self, start: int, end: int) -> None:
         """markdown-it's blockquote rule: find the quote's lines (`>` lines and lazy
         continuations), strip the markers, parse the content, restore the lines."""
-        src, bm, ts, sc = self.src, self.bm, self.ts, self.sc
+        src, bm, ts, sc, undo = self.src, self.bm, self.ts, self.sc, self.undo
         old_max = self.line_max
-        saved: list[tuple[int, int, int, int]] = []
-        last_empty = self.quote_line(start, saved)
+        mark = len(undo)
+        last_empty = self.quote_line(start)
         nxt = start + 1
         while nxt < end:
             outdented = sc[nxt] < self.blk
@@ -667,7 +674,7 @@ class _Scanner:
             if pos >= len(src[nxt]):
                 break
             if src[nxt][pos] == ">" and not outdented:
-                last_empty = self.quote_line(nxt, saved)
+                last_empty = self.quote_line(nxt)
                 nxt += 1
                 continue
             if last_empty:
@@ -675,11 +682,12 @@ class _Scanner:
             if self.interrupts(nxt, False):
                 self.line_max = nxt
                 if self.blk != 0:
-                    saved.append((bm[nxt], ts[nxt], sc[nxt], self.bsc[nxt]))
+                    self.save(nxt)
                     sc[nxt] -= self.blk
                 break
-            saved.append((bm[nxt], ts[nxt], sc[nxt], self.bsc[nxt]))
-            sc[nxt] = -1  # lazy continuation
+            if sc[nxt] != -1:  # (a line already lazy is left as it is: nothing to save)
+                undo.extend((nxt, bm[nxt], ts[nxt], sc[nxt], self.bsc[nxt]))
+                sc[nxt] = -1  # lazy continuation
             nxt += 1
         old_indent = self.blk
         self.blk = 0
@@ -689,11 +697,23 @@ class _Scanner:
         self.quotes -= 1
         self.level -= 1
         self.line_max = old_max
-        for k, (b, t, c, bs) in enumerate(saved, start):
-            bm[k], ts[k], sc[k], self.bsc[k] = b, t, c, bs
+        self.restore(mark)
         self.blk = old_indent
 
-    def quote_line(self, i: int, saved: list[tuple[int, int, int, int]]) -> bool:
+    def save(self, i: int) -> None:
+        """Record line `i`'s offsets before a block quote changes them."""
+        self.undo.extend((i, self.bm[i], self.ts[i], self.sc[i], self.bsc[i]))
+
+    def restore(self, mark: int) -> None:
+        """Put back the offsets recorded since `mark` and drop them. The quotes nested inside
+        have already put back theirs, so each line appears at most once: order is free."""
+        undo, bm, ts, sc, bsc = self.undo, self.bm, self.ts, self.sc, self.bsc
+        it = iter(undo[mark:])
+        for i, b, t, c, bs in zip(it, it, it, it, it, strict=True):
+            bm[i], ts[i], sc[i], bsc[i] = b, t, c, bs
+        del undo[mark:]
+
+    def quote_line(self, i: int) -> bool:
         """Move line `i`'s content past its `>` marker and one optional space (tabs
         count to the next stop); returns whether nothing follows the marker."""
         s = self.src[i]
@@ -716,7 +736,7 @@ class _Scanner:
                 offset += 1
             else:
                 adjust = True
-        saved.append((self.bm[i], self.ts[i], self.sc[i], bsc))
+        self.undo.extend((i, self.bm[i], self.ts[i], self.sc[i], bsc))
         self.bm[i] = bpos = pos
         while pos < mx:
             ch = s[pos]

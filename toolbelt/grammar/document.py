@@ -8,8 +8,9 @@ directly above it. Parses are cached by content, so repeated calls on the same t
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
@@ -78,23 +79,28 @@ class Document:
     sections: tuple[Section, ...]
     unanchored: tuple[Heading, ...]
     problems: tuple[Problem, ...]
+    _by_anchor: dict[str, Section] = field(init=False, repr=False, compare=False)
+    """The first section of each anchor (`section`'s index, built once)."""
+
+    def __post_init__(self) -> None:
+        by_anchor: dict[str, Section] = {}
+        for s in self.sections:
+            by_anchor.setdefault(s.anchor, s)
+        object.__setattr__(self, "_by_anchor", by_anchor)
 
     def anchors(self) -> list[str]:
         return [s.anchor for s in self.sections]
 
     def section(self, anchor: str) -> Section | None:
-        for s in self.sections:
-            if s.anchor == anchor:
-                return s
-        return None
+        return self._by_anchor.get(anchor)
 
     def protected(self) -> list[tuple[str, ...]]:
         """Anchor and heading lines of every section, in order: what must never change."""
         return [tuple(self.lines[s.anchor_line : s.heading_end + 1]) for s in self.sections]
 
     def duplicate_anchors(self) -> list[str]:
-        anchors = self.anchors()
-        return sorted({a for a in anchors if anchors.count(a) > 1})
+        counts = Counter(s.anchor for s in self.sections)
+        return sorted(a for a, n in counts.items() if n > 1)
 
 
 def split_frontmatter(lines: list[str]) -> int:
@@ -107,13 +113,106 @@ def split_frontmatter(lines: list[str]) -> int:
     return 0
 
 
+#: Front matter whose nodes nest deeper than this is not read (the top-level mapping is level
+#: 1, its keys and values level 2, ...): real front matter nests a few levels; PyYAML composes
+#: nodes recursively, so thousands of `[` would otherwise exhaust the interpreter's stack.
+MAX_FRONTMATTER_DEPTH = 32
+#: What aliases (`*name`, `<<: *name`) may add to the front matter once expanded, in
+#: characters of scalars plus one per node, beyond the front matter's own length: a few
+#: hundred bytes of nested aliases ("billion laughs") would otherwise expand to gigabytes
+#: wherever the front matter is returned (md_list_sections) or serialized.
+FRONTMATTER_ALIAS_ALLOWANCE = 10_000
+
+
+class FrontMatterTooComplex(yaml.YAMLError):
+    """The front matter nests too deeply, or its aliases expand too far or refer to
+    themselves; it is read as malformed YAML."""
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` with bounds, checked as each node is composed (so the input is
+    refused before the recursion or the expansion happens): nodes at most
+    MAX_FRONTMATTER_DEPTH levels deep, and aliases that add at most `_budget` units (scalar
+    characters plus one per node) once expanded, and never one inside its own anchor."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._size: dict[int, int] = {}  # id(node) -> expanded size, once composed
+        self._budget = len(text) + FRONTMATTER_ALIAS_ALLOWANCE
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            size = self._size.get(id(node))
+            if size is None:  # the anchor's own node is still being composed
+                raise FrontMatterTooComplex("an alias refers to the node that contains it")
+            self._budget -= size
+            if self._budget < 0:
+                raise FrontMatterTooComplex("aliases expand the front matter too far")
+            return node
+        if self._depth >= MAX_FRONTMATTER_DEPTH:
+            raise FrontMatterTooComplex(
+                f"the front matter nests more than {MAX_FRONTMATTER_DEPTH} levels deep"
+            )
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is not None:
+            self._size[id(node)] = self._expanded(node)
+        return node
+
+    def _expanded(self, node: yaml.Node) -> int:
+        """The node's size with every alias below it expanded (its children's are known)."""
+        size = self._size
+        if isinstance(node, yaml.ScalarNode):
+            return 1 + len(node.value)
+        if isinstance(node, yaml.MappingNode):
+            return 1 + sum(size[id(k)] + size[id(v)] for k, v in node.value)
+        return 1 + sum(size[id(child)] for child in node.value)
+
+
+def _as_written(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def _set_as_list(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    return list(loader.construct_mapping(node))  # type: ignore[arg-type]
+
+
+# Front matter is shown to agents as JSON: dates and timestamps stay the text they were
+# written as (`2024-01-01`, not a date object), binary stays its base64 text, a set is a list.
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _as_written)
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:binary", _as_written)
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:set", _set_as_list)
+
+
+def load_frontmatter(text: str) -> Any:
+    """The YAML document `text` (the front matter between its fences), or None when it is not
+    YAML that can be read safely: invalid, nested deeper than MAX_FRONTMATTER_DEPTH, aliases
+    that expand too far, or values YAML accepts but Python cannot build (`2024-13-45`,
+    an integer of 5,000 digits).
+
+    Guarded by _FrontMatterLoader's bounds; RecursionError is caught as well, should a
+    deep call stack leave too little room even for MAX_FRONTMATTER_DEPTH levels."""
+    try:
+        loader = _FrontMatterLoader(text)  # the reader refuses some characters at once
+    except yaml.YAMLError:
+        return None
+    try:
+        return loader.get_single_data()
+    except (yaml.YAMLError, ValueError, ArithmeticError, RecursionError):
+        return None
+    finally:
+        loader.dispose()
+
+
 def _meta(lines: list[str], end: int) -> dict[str, Any] | None:
     if end == 0:
         return None
-    try:
-        data = yaml.safe_load("\n".join(lines[1 : end - 1]))
-    except yaml.YAMLError:
-        return None
+    data = load_frontmatter("\n".join(lines[1 : end - 1]))
     return data if isinstance(data, dict) else None
 
 
@@ -146,29 +245,10 @@ def _parse(text: str) -> Document:
         else:
             unanchored.append(h)
     anchor_lines = {h.start - 1 for h, _, _ in anchored}
-    sections = []
-    for h, anchor, version in anchored:
-        end = len(lines)
-        for other in headings:
-            if other.start > h.end and (other.level <= h.level or other.start - 1 in anchor_lines):
-                end = other.start - 1 if other.start - 1 in anchor_lines else other.start
-                break
-        body = body_text(lines, h.end + 1, end)
-        sections.append(
-            Section(
-                anchor=anchor,
-                version=version,
-                heading=h.text,
-                level=h.level,
-                anchor_line=h.start - 1,
-                heading_start=h.start,
-                heading_end=h.end,
-                body_start=h.end + 1,
-                body_end=end,
-                body=body,
-                hash=content_hash(body),
-            )
-        )
+    sections = [
+        _section(lines, h, anchor, version, end)
+        for h, anchor, version, end in _ends(anchored, headings, len(lines))
+    ]
     problems = _problems(lines, fm_end, anchored, anchor_lines)
     return Document(
         text=text,
@@ -180,6 +260,45 @@ def _parse(text: str) -> Document:
         sections=tuple(sections),
         unanchored=tuple(unanchored),
         problems=tuple(problems),
+    )
+
+
+def _ends(
+    anchored: list[tuple[Heading, str, int]], headings: tuple[Heading, ...], total: int
+) -> Iterator[tuple[Heading, str, int, int]]:
+    """Each anchored heading with the end of its body, in one pass over the headings: a
+    section ends at the next heading of its level or above (the line before it) or at the
+    next anchored heading (its anchor line), else at the end of the text.
+
+    At most one section is open at a time: an anchored heading closes the open one."""
+    anchor_of = {h.start: (anchor, version) for h, anchor, version in anchored}
+    current: tuple[Heading, str, int] | None = None
+    for other in headings:
+        found = anchor_of.get(other.start)
+        if current is not None and (found is not None or other.level <= current[0].level):
+            h, anchor, version = current
+            yield h, anchor, version, other.start - 1 if found is not None else other.start
+            current = None
+        if found is not None:
+            current = (other, *found)
+    if current is not None:
+        yield (*current, total)
+
+
+def _section(lines: list[str], h: Heading, anchor: str, version: int, end: int) -> Section:
+    body = body_text(lines, h.end + 1, end)
+    return Section(
+        anchor=anchor,
+        version=version,
+        heading=h.text,
+        level=h.level,
+        anchor_line=h.start - 1,
+        heading_start=h.start,
+        heading_end=h.end,
+        body_start=h.end + 1,
+        body_end=end,
+        body=body,
+        hash=content_hash(body),
     )
 
 

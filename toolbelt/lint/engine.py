@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -150,19 +150,37 @@ def lint_document(
     proposed: bool = False,
 ) -> list[Finding]:
     """`lint_text` on an already parsed document, with templates looked up by kind."""
+    return list(
+        iter_findings(
+            path, text, doc, rules, settings, template_of, changed=changed, proposed=proposed
+        )
+    )
+
+
+def iter_findings(
+    path: str,
+    text: str,
+    doc: Document,
+    rules: Sequence[Rule],
+    settings: LintSettings,
+    template_of: Callable[[str], Document | None],
+    *,
+    changed: frozenset[str] | None = None,
+    proposed: bool = False,
+) -> Iterator[Finding]:
+    """`lint_document` one finding at a time, rule by rule (for `toolbelt.lint.bounds.bound`,
+    which keeps only what it lists)."""
     kind = kind_of(doc)
     template = template_of(kind) if kind is not None else None
     ctx = LintContext(
         path, text, doc, kind, template, settings.limits(kind), changed=changed, proposed=proposed
     )
-    findings: list[Finding] = []
     for rule in rules:
         grade = settings.severity.get(rule.info.id, rule.info.severity)
         if grade is None:
             continue
         for f in rule.check(ctx):
-            findings.append(f if f.severity == grade else replace(f, severity=grade))
-    return findings
+            yield f if f.severity == grade else replace(f, severity=grade)
 
 
 def kind_of(doc: Document) -> str | None:

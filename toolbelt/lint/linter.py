@@ -4,6 +4,9 @@ behind `lint_check` and `toolbelt lint`, and the caps that sections are shown be
 On a write only what the write introduces counts. Section rules look at the sections whose
 body changed; a finding the file already had does not refuse the write, and a cap already
 exceeded refuses only if the write makes it worse (more characters, more items, more bytes).
+
+A write is judged on every finding; only then are the lists it returns and records bounded
+(`toolbelt.lint.bounds`), with an exact count of what they leave out.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 from toolbelt.errors import CapExceeded, LintBlocked
 from toolbelt.grammar.document import Document, Section, parse
 from toolbelt.lint import LintOutcome
-from toolbelt.lint.engine import CAP_NAMES, LintSettings, kind_of, lint_document
+from toolbelt.lint.bounds import Bounded, bound, omitted_note
+from toolbelt.lint.engine import CAP_NAMES, LintSettings, iter_findings, kind_of, lint_document
 from toolbelt.lint.rule import Finding, Rule, RuleInfo, Severity
 
 #: Where each cap shows: a section (beside its size) or the whole file.
@@ -147,6 +151,15 @@ class Linter:
             path, text, parse(text), self.rules, self.settings, self.template, proposed=proposed
         )
 
+    def report(self, path: str, text: str, *, proposed: bool = False) -> Bounded:
+        """`check`, bounded as an answer is (`toolbelt.lint.bounds`): the findings listed, the
+        counts of all of them by severity, and how many were left out by rule. Only the
+        listed findings are held."""
+        found = iter_findings(
+            path, text, parse(text), self.rules, self.settings, self.template, proposed=proposed
+        )
+        return bound(found)
+
     def __call__(
         self, path: str, before: str | None, after: str, rationale: str | None
     ) -> LintOutcome:
@@ -170,6 +183,8 @@ class Linter:
                 changed=changed, proposed=True,
             )  # fmt: skip
             found = introduced(prior, found)
+        # The decision looks at every finding the write introduces; the lists are bounded
+        # after it, so no finding can be hidden from it by the bound.
         blocks = [f for f in found if f.severity == "block"]
         if blocks:
             raise _blocked(path, blocks)
@@ -177,9 +192,13 @@ class Linter:
         why = (rationale or "").strip()
         if caps and not why:
             raise _cap_exceeded(path, caps)
+        shown = bound(found)
         return LintOutcome(
-            warnings=[_record(path, f) for f in found if f.severity == "warn"],
-            overrides=[_record(path, f) | {"rationale": why} for f in caps],
+            recorded_warnings=[_record(path, f) for f in shown.findings if f.severity == "warn"],
+            recorded_overrides=[
+                _record(path, f) | {"rationale": why} for f in shown.findings if f.severity == "cap"
+            ],
+            omitted=shown.omitted,
         )
 
 
@@ -188,10 +207,14 @@ def introduced(prior: Sequence[Finding], found: Sequence[Finding]) -> list[Findi
 
     A cap on a whole section or file (characters, items, bytes) counts when there was no such
     finding before or its value grew. Every other finding (an item over its length, a block, a
-    warning) counts when `prior` held fewer findings with the same rule, anchor, message and
-    item.
+    warning) counts when `prior` held fewer occurrences (`Finding.count`) with the same rule,
+    anchor, message and item: a finding that stands for 5 repeats of an item is introduced
+    when the file had 4.
     """
-    seen = Counter(_key(f) for f in prior if not _aggregate(f))
+    seen: Counter[tuple[Any, ...]] = Counter()
+    for f in prior:
+        if not _aggregate(f):
+            seen[_key(f)] += f.count
     grown: dict[tuple[Any, ...], int] = {}
     for f in prior:
         if _aggregate(f):
@@ -205,9 +228,10 @@ def introduced(prior: Sequence[Finding], found: Sequence[Finding]) -> list[Findi
                 continue
         else:
             key = _key(f)
-            if seen[key] > 0:
-                seen[key] -= 1
+            if seen[key] >= f.count:
+                seen[key] -= f.count
                 continue
+            seen[key] = 0  # the prior occurrences are used up: more of these are new too
         out.append(f)
     return out
 
@@ -232,20 +256,33 @@ def _record(path: str, f: Finding) -> dict[str, Any]:
     return {"path": path, **f.to_dict()}
 
 
+def _listed(findings: list[Finding], details: dict[str, Any]) -> str:
+    """Put the bounded findings (and what was left out) in an error's details; returns the
+    note for its message ("" when nothing was left out)."""
+    shown = bound(findings)
+    details["findings"] = [f.to_dict() for f in shown.findings]
+    if not shown.omitted:
+        return ""
+    details["omitted"] = shown.omitted_total
+    details["omitted_by_rule"] = shown.omitted
+    return " " + omitted_note(shown.omitted)
+
+
 def _blocked(path: str, blocks: list[Finding]) -> LintBlocked:
     first = blocks[0]
     where = f" at line {first.line}" if first.line else ""
+    details: dict[str, Any] = {
+        "path": path,
+        "rule": first.rule,
+        "name": first.name,
+        "line": first.line,
+    }
+    note = _listed(blocks, details)
     return LintBlocked(
-        f"{path}: {first.rule} {first.name}{where}: {first.message}.",
+        f"{path}: {first.rule} {first.name}{where}: {first.message}.{note}",
         hint=f"Fix the content so {first.name} passes (lint_rules describes it; "
         "lint_check tries content without writing), then call again.",
-        details={
-            "path": path,
-            "rule": first.rule,
-            "name": first.name,
-            "line": first.line,
-            "findings": [f.to_dict() for f in blocks],
-        },
+        details=details,
     )
 
 
@@ -255,17 +292,18 @@ def _cap_exceeded(path: str, caps: list[Finding]) -> CapExceeded:
     limit = first.details.get("limit")
     actual = first.details.get("actual")
     fix = _CAP_HINTS.get(cap, "stay within {limit}").format(anchor=first.anchor, limit=limit)
+    details: dict[str, Any] = {
+        "path": path,
+        "anchor": first.anchor,
+        "rule": first.rule,
+        "cap": cap,
+        "limit": limit,
+        "actual": actual,
+    }
+    note = _listed(caps, details)
     return CapExceeded(
-        f"{path}: {first.message} ({first.rule} {first.name}).",
+        f"{path}: {first.message} ({first.rule} {first.name}).{note}",
         hint=f"Either {fix}, or call again with a `rationale` saying why it must go over; "
         "the rationale is kept in the ledger.",
-        details={
-            "path": path,
-            "anchor": first.anchor,
-            "rule": first.rule,
-            "cap": cap,
-            "limit": limit,
-            "actual": actual,
-            "findings": [f.to_dict() for f in caps],
-        },
+        details=details,
     )

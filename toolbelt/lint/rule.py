@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from toolbelt.grammar.document import Document, Section
 
@@ -40,9 +40,13 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
     anchor: str | None = None
     """The section concerned, where one applies."""
+    count: int = 1
+    """How many occurrences of the same problem this finding stands for: a rule reports
+    problems that differ only in their line once, at the first one's line, so a file of
+    240,000 repeated items makes one finding, not 240,000."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "rule": self.rule,
             "name": self.name,
             "severity": self.severity,
@@ -51,6 +55,9 @@ class Finding:
             "details": self.details,
             "anchor": self.anchor,
         }
+        if self.count != 1:
+            out["count"] = self.count
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,28 @@ def finding(
     *,
     line: int | None = None,
     anchor: str | None = None,
+    count: int = 1,
     **details: Any,
 ) -> Finding:
-    return Finding(info.id, info.alias, info.severity, line, message, dict(details), anchor)
+    return Finding(info.id, info.alias, info.severity, line, message, dict(details), anchor, count)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def tally(pairs: Iterable[tuple[K, V]]) -> Iterator[tuple[V, int]]:
+    """(the first value, how many times) for each distinct key of `pairs`, in first-seen order.
+
+    Rules merge identical problems with it: the key is what makes two findings the same (what
+    the message and `item` say), the value what the finding shows of the first (its line)."""
+    first: dict[K, V] = {}
+    counts: dict[K, int] = {}
+    for key, value in pairs:
+        if key in counts:
+            counts[key] += 1
+        else:
+            first[key] = value
+            counts[key] = 1
+    for key, value in first.items():
+        yield value, counts[key]

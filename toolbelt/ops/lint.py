@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from toolbelt.errors import CapExceeded, InvalidArgument, LintBlocked
-from toolbelt.lint.rule import Finding
+from toolbelt.lint.bounds import MAX_FINDINGS, MAX_PER_RULE
 from toolbelt.ops.common import PATH_CHARS, Args, not_found_file
 from toolbelt.ops.results import LintCheckResult, LintRulesResult
 from toolbelt.paths import check_path
@@ -38,7 +38,7 @@ def lint_check(session: Session, a: LintCheckArgs) -> dict[str, Any]:
         if current is None:
             raise not_found_file(session, a.path)
         text = current
-        findings = session.linter.check(a.path, text)
+        report = session.linter.report(a.path, text)
     else:
         limit = session.config.max_file_bytes
         if len(a.content) > limit:
@@ -48,11 +48,14 @@ def lint_check(session: Session, a: LintCheckArgs) -> dict[str, Any]:
                 details={"field": "content", "limit": limit, "actual": len(a.content)},
             )
         text = canonicalize(a.content)
-        findings = session.linter.check(a.path, text, proposed=True)
+        report = session.linter.report(a.path, text, proposed=True)
         result["write"] = _verdict(session, a.path, current, text)
     result["hash"] = content_hash(text)
-    result["findings"] = [f.to_dict() for f in findings]
-    result["counts"] = _counts(findings)
+    result["findings"] = [f.to_dict() for f in report.findings]
+    result["counts"] = report.counts
+    result["omitted"] = report.omitted_total
+    if report.omitted:
+        result["omitted_by_rule"] = report.omitted
     return result
 
 
@@ -67,13 +70,6 @@ def _verdict(session: Session, path: str, current: str | None, text: str) -> Ver
     return "ok"
 
 
-def _counts(findings: list[Finding]) -> dict[str, int]:
-    counts = {"block": 0, "cap": 0, "warn": 0}
-    for f in findings:
-        counts[f.severity] += 1
-    return counts
-
-
 class LintRulesArgs(Args):
     pass
 
@@ -86,9 +82,11 @@ TOOLS = (
     Tool(
         "lint_check",
         "Lint a markdown file, or proposed whole `content` for it before writing. Returns "
-        "findings (rule, name, severity block|cap|warn, line, message, details) and counts; with "
-        "content, also `write`: ok, needs_rationale (a cap would be exceeded: shorten, or pass a "
-        "rationale) or blocked. Writes nothing.",
+        "findings (rule, name, severity block|cap|warn, line, message, details; `count` when one "
+        f"finding stands for several identical problems), at most {MAX_PER_RULE} per rule and "
+        f"{MAX_FINDINGS} in all, with `omitted` (how many more there are) and counts of all; "
+        "with content, also `write`: ok, needs_rationale (a cap would be exceeded: shorten, or "
+        "pass a rationale) or blocked. Writes nothing.",
         LintCheckArgs,
         lint_check,
         output=LintCheckResult,

@@ -327,7 +327,7 @@ def md_curate_list(session: Session, a: MdCurateListArgs) -> dict[str, Any]:
                 details={
                     "path": a.path,
                     "anchor": a.anchor,
-                    "missing": [clip(m) for m in missing[:ITEMS_SHOWN]],
+                    "missing": [clip(m, 1000) for m in missing[:ITEMS_SHOWN]],
                     "missing_count": len(missing),
                     "items": [clip(i) for i in shown],
                     "item_count": len(s.items),

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toolbelt.lint.bounds import MAX_FINDINGS, MAX_PER_RULE
+
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -69,7 +71,7 @@ class EventRef(Out):
 
 
 class Warning_(Open):
-    """A lint finding (a cap override carries its `rationale`) or a note such as `no_change`."""
+    """A lint finding (a cap override carries its `rationale`) or a note: `no_change`, `omitted`."""
 
     rule: str
     message: str
@@ -180,6 +182,11 @@ class Finding(Out):
     message: str
     details: dict[str, Any]
     anchor: str | None
+    count: int = Field(
+        1,
+        description="How many identical problems (differing only in their line) this finding "
+        "stands for; absent when one.",
+    )
 
 
 class Counts(Out):
@@ -191,8 +198,15 @@ class Counts(Out):
 class LintCheckResult(Out):
     path: str
     hash: str
-    findings: list[Finding]
-    counts: Counts
+    findings: list[Finding] = Field(
+        description=f"At most {MAX_PER_RULE} per rule and {MAX_FINDINGS} in all (block, then "
+        "cap, then warn findings first)."
+    )
+    counts: Counts = Field(description="Every finding by severity, listed or not.")
+    omitted: int = Field(0, description="Findings left out of `findings` by the bound.")
+    omitted_by_rule: dict[str, int] | None = Field(
+        None, description="Rule id -> findings of it left out; only when some were."
+    )
     write: Literal["ok", "needs_rationale", "blocked"] | None = Field(
         None, description="With content: what a write of it (without a rationale) would meet."
     )
