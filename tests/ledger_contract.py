@@ -450,6 +450,28 @@ class LedgerContract:
         assert ledger.event(events[0]["seq"])["status"] == "committed"  # type: ignore[index]
         assert verify_ledger(ledger).ok
 
+    def test_only_a_settle_may_skip_waiting_for_the_disk(self, ledger: Ledger) -> None:
+        """`durable=False` commits without a disk sync (SQLite `synchronous=NORMAL`, PostgreSQL
+        `synchronous_commit=off`) for that transaction only; every other one syncs."""
+
+        def setting(conn: Any) -> str:
+            if conn.dialect.name == "sqlite":
+                return {1: "off", 2: "on"}[conn.exec_driver_sql("PRAGMA synchronous").scalar()]
+            return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+        with ledger._write(durable=False) as conn:
+            assert setting(conn) == "off"
+        with ledger._write() as conn:
+            assert setting(conn) == "on"
+        with ledger._write(durable=False) as conn:
+            pass
+        with ledger._read() as conn:
+            assert setting(conn) == "on"
+        ledger.append([simple(body=b"a\n")])
+        ledger.settle([1], "committed", durable=False)
+        assert ledger.event(1)["status"] == "committed"  # type: ignore[index]
+        assert verify_ledger(ledger).ok
+
     def test_settle_pending_to_failed_with_detail(self, ledger: Ledger) -> None:
         ledger.append([simple(body=b"a\n")])
         ledger.settle([1], "failed", detail={"reason": "write_error", "error": "disk full"})

@@ -160,7 +160,9 @@ class WritePipeline:
         claim_scope = ctx.owner or f"maintainer:{ctx.actor_id}"
         request_hash = content_hash(canonical_json({"tool": op.tool, "args": _request(op.args)}))
         with self.locked():
-            incident = self.ledger.incident()
+            # One read for the incident, the idempotency record and each file's ledger state.
+            pre = self.ledger.preflight(claim_scope, claim_key, op.paths)
+            incident = pre.incident
             if incident is not None:
                 raise IntegrityError(
                     "The ledger failed verification; writes wait for a maintainer.",
@@ -173,7 +175,7 @@ class WritePipeline:
                 )
             # 5. Idempotency (checked first: a retry must not be judged on today's text).
             if claim_key is not None:
-                record = self.ledger.idempotency(claim_scope, claim_key)
+                record = pre.record
                 if record is not None:
                     if record.request_hash != request_hash:
                         raise IdempotencyConflict(
@@ -186,10 +188,14 @@ class WritePipeline:
             # host sharing the ledger got to one of these files first (its version is caught
             # up to, and the op recomputed on it: expected hashes still decide).
             deadline = time.monotonic() + self.config.busy_timeout_ms / 1000
+            known: dict[str, tuple[str | None, int | None]] | None = pre.drift
             while True:
                 try:
-                    attempt_out = self._attempt(ctx, op, claim_key, claim_scope, request_hash)
+                    attempt_out = self._attempt(
+                        ctx, op, claim_key, claim_scope, request_hash, known
+                    )
                 except StaleBase:
+                    known = None  # read the ledger's state again
                     if time.monotonic() >= deadline:
                         raise self._busy() from None
                     # The newer version may be an orphan: a pending event of a writer on this
@@ -220,8 +226,9 @@ class WritePipeline:
             except Exception as exc:
                 self._settle_from_disk(appended, claim_key, str(exc))
                 raise
-            # 9. Settle.
-            self.ledger.settle(seqs, "committed")
+            # 9. Settle. Not waiting for the disk: the files are durable, and should the machine
+            # lose this commit, recovery settles the events as committed from the files.
+            self.ledger.settle(seqs, "committed", durable=False)
             self._step("settled")
         for ev in appended:
             ev["status"] = "committed"
@@ -235,15 +242,17 @@ class WritePipeline:
         claim_key: str | None,
         claim_scope: str,
         request_hash: str,
+        known: dict[str, tuple[str | None, int | None]] | None = None,
     ) -> dict[str, Any] | tuple[list[tuple[str, str, LintOutcome]], dict[str, Any], list[Any]]:
         """One pass from reading the files to the pending append: the outcome when nothing
-        changes, else (changes, result, appended events)."""
+        changes, else (changes, result, appended events). `known` holds each path's
+        `drift_state` when it was just read."""
         # 6. Drift check, on the texts the op will compute from.
         current: dict[str, str | None] = {}
         current_bytes: dict[str, bytes | None] = {}
         for path in op.paths:
             data = self.files.read_bytes(path, max_bytes=self.config.max_read_bytes, for_write=True)
-            data = self._check_drift(path, data)
+            data = self._check_drift(path, data, None if known is None else known.get(path))
             current_bytes[path] = data
             current[path] = None if data is None else decode_text(data, path)
         self._step("drift_checked")
@@ -279,14 +288,16 @@ class WritePipeline:
         return changes, result, appended
 
     # -- steps -------------------------------------------------------------------------------
-    def _check_drift(self, path: str, data: bytes | None) -> bytes | None:
+    def _check_drift(
+        self, path: str, data: bytes | None, state: tuple[str | None, int | None] | None = None
+    ) -> bytes | None:
         """The file's bytes to compute from; refuses a file changed outside the toolbelt.
 
         A file that holds an older version of itself from the ledger is a copy that fell
         behind (another host sharing the ledger wrote it since): it catches up to the newest
         version here instead of being taken for drift.
         """
-        ledger_hash, drift_id = self.ledger.drift_state(path)
+        ledger_hash, drift_id = self.ledger.drift_state(path) if state is None else state
         disk_hash = None if data is None else content_hash(data)
         if drift_id is None and disk_hash == ledger_hash:
             return data

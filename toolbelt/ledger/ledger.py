@@ -131,6 +131,16 @@ class IdempotencyRecord:
     expires_at: str
 
 
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """What a write reads before it computes (`Ledger.preflight`)."""
+
+    incident: dict[str, Any] | None
+    record: IdempotencyRecord | None
+    drift: dict[str, tuple[str | None, int | None]]
+    """path -> (hash of its newest committed version, id of its open drift item)."""
+
+
 @dataclass(slots=True)
 class EventFilter:
     path: str | None = None
@@ -227,8 +237,22 @@ class Ledger:
     def incident(self) -> dict[str, Any] | None:
         """The open integrity incident (verify failed), if any: agent writes wait for it."""
         with self._read() as conn:
-            value = conn.execute(select(META.c.value).where(META.c.key == INCIDENT_KEY)).scalar()
+            return self._incident(conn)
+
+    @staticmethod
+    def _incident(conn: Connection) -> dict[str, Any] | None:
+        value = conn.execute(select(META.c.value).where(META.c.key == INCIDENT_KEY)).scalar()
         return json.loads(value) if value else None
+
+    def preflight(self, scope: str, key: str | None, paths: Sequence[str]) -> Preflight:
+        """What a write checks before it computes, in one read: the open incident, the live
+        idempotency record for (scope, key), and each path's `drift_state`."""
+        with self._read() as conn:
+            return Preflight(
+                self._incident(conn),
+                None if key is None else self._idempotency(conn, scope, key),
+                {path: self._drift_state(conn, path) for path in paths},
+            )
 
     def set_meta(self, key: str, value: str | None) -> None:
         """Set (or, with None, remove) one entry of the ledger's meta table: bookkeeping such as
@@ -257,12 +281,13 @@ class Ledger:
             raise
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction holding the writer lock until commit."""
+    def _write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction holding the writer lock until commit; unless `durable`, the
+        commit does not wait for the disk (a later durable commit makes it durable too)."""
         with self._retrying_busy(), self.engine.connect() as plain:
-            conn = plain.execution_options(toolbelt_write=True)
+            conn = plain.execution_options(toolbelt_write=True, toolbelt_durable=durable)
             with conn.begin():
-                lock_writer(conn)
+                lock_writer(conn, durable=durable)
                 yield conn
 
     @contextmanager
@@ -433,12 +458,17 @@ class Ledger:
         *,
         detail: dict[str, Any] | None = None,
         release: str | None = None,
+        durable: bool = True,
     ) -> None:
-        """Move pending events to `committed` or `failed`; a failure releases its claim."""
+        """Move pending events to `committed` or `failed`; a failure releases its claim.
+
+        `durable=False` is for a settle that recovery would redo from the files should the
+        machine lose it (the write path's commit after its files are renamed and synced): the
+        commit then does not wait for the disk."""
         if status not in ("committed", "failed"):
             raise ValueError(status)
         detail_json = chain.canonical_json(detail or {})
-        with self._write() as conn:
+        with self._write(durable=durable) as conn:
             rows = conn.execute(
                 select(EVENTS.c.seq, EVENTS.c.event_hash, EVENTS.c.key_id).where(
                     EVENTS.c.seq.in_(list(seqs)), EVENTS.c.status == "pending"
@@ -481,9 +511,13 @@ class Ledger:
     def idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The live record for (scope, key), or None (expired records count as absent)."""
         with self._read() as conn:
-            row = conn.execute(
-                select(IDEMPOTENCY).where(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key)
-            ).first()
+            return self._idempotency(conn, scope, key)
+
+    @staticmethod
+    def _idempotency(conn: Connection, scope: str, key: str) -> IdempotencyRecord | None:
+        row = conn.execute(
+            select(IDEMPOTENCY).where(IDEMPOTENCY.c.scope == scope, IDEMPOTENCY.c.key == key)
+        ).first()
         if row is None or row.expires_at < now_ts():
             return None
         return IdempotencyRecord(
@@ -530,6 +564,11 @@ class Ledger:
     def drift_state(self, path: str) -> tuple[str | None, int | None]:
         """(hash of `path`'s newest committed version, id of its open drift item), in one read:
         what the write path's drift check needs."""
+        with self._read() as conn:
+            return self._drift_state(conn, path)
+
+    @staticmethod
+    def _drift_state(conn: Connection, path: str) -> tuple[str | None, int | None]:
         latest = (
             select(EVENTS.c.after_hash)
             .where(EVENTS.c.path == path, EVENTS.c.status == "committed")
@@ -537,8 +576,7 @@ class Ledger:
             .limit(1)
         )
         drift = select(DRIFT.c.id).where(DRIFT.c.path == path, DRIFT.c.status == "open").limit(1)
-        with self._read() as conn:
-            return conn.execute(latest).scalar(), conn.execute(drift).scalar()
+        return conn.execute(latest).scalar(), conn.execute(drift).scalar()
 
     def add_drift(
         self, path: str, kind: str, ledger_hash: str | None, disk_hash: str | None
