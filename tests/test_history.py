@@ -182,6 +182,32 @@ def test_file_history_of_a_section_keeps_only_its_changes(
     assert len(file_history(ws.ledger, OVERVIEW, "summary", limit=1)) == 1
 
 
+def test_a_write_records_only_the_sections_it_changed(ws: Workspace, story: dict[str, int]) -> None:
+    """An agent write's event names the sections it changed (with their new hashes, None for a
+    removed one), not every section of the file: events stay small, and a section's history
+    skips the events that left it alone."""
+
+    def changed(step: str) -> dict[str, Any]:
+        event = ws.ledger.event(story[step])
+        assert event is not None
+        assert "sections" not in event["data"]
+        recorded: dict[str, Any] = event["data"]["changed_sections"]
+        return recorded
+
+    text = ws.show(OVERVIEW, story["summary"])[1].decode()
+    summary = parse(text).section("summary")
+    assert summary is not None
+    assert changed("summary") == {"summary": summary.hash}
+    assert set(changed("goals")) == {"goals"}
+    assert set(changed("prefs")) == {"preferences"}
+    assert set(changed("added")) == {"values"}
+    assert set(changed("rewrite")) == {"summary", "boundaries"}
+    # The import records the whole file's sections.
+    first = file_history(ws.ledger, OVERVIEW)[-1]
+    imported = ws.ledger.event(first["seq"])
+    assert imported is not None and "summary" in imported["data"]["sections"]
+
+
 def test_file_history_not_found(ws: Workspace, story: dict[str, int]) -> None:
     with pytest.raises(NotFound) as missing:
         file_history(ws.ledger, "users/u1/notes/never-written.md")

@@ -18,6 +18,7 @@ from toolbelt.errors import InvalidArgument, NotFound
 from toolbelt.grammar.document import Document, parse
 from toolbelt.ledger import Event, EventFilter, Ledger, parse_ts
 from toolbelt.paths import STATE_DIR, check_path
+from toolbelt.pipeline import unchanged
 from toolbelt.textdiff import unified_diff
 
 __all__ = ["file_history", "materialize", "parse_when", "timeline"]
@@ -181,8 +182,10 @@ def _versions(
         return [(ev, ev.get("after_hash")) for ev in events]
     versions: list[tuple[Event, str | None]] = []
     previous: str | None = None
+    known = False
     for ev in events:
-        digest = docs.sections(ev).get(anchor)
+        digest = previous if known and unchanged(ev, anchor) else docs.sections(ev).get(anchor)
+        known = True
         if digest is not None and digest != previous:
             versions.append((ev, digest))
         previous = digest

@@ -12,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,7 +406,7 @@ class WritePipeline:
             lint=lint.to_record(),
             data={
                 "tool": op.tool,
-                "sections": section_hashes(after),
+                "changed_sections": changed_sections(before, after),
                 "host": self.host_id,
                 **op.data,
             },
@@ -634,8 +634,27 @@ def _fill_events(result: dict[str, Any], events: list[dict[str, Any]]) -> None:
 
 
 def section_hashes(text: str) -> dict[str, str]:
-    """anchor -> section hash, recorded with every event so section history needs no replay."""
+    """anchor -> section hash of every anchored section (recorded whole by imports and drift
+    reviews, where the file is taken as it is)."""
     return {s.anchor: s.hash for s in parse(text).sections}
+
+
+def changed_sections(before: bytes | None, after: str) -> dict[str, str | None]:
+    """anchor -> new section hash (None: removed) of the sections a write changed, recorded
+    with its event: a section's history skips the events that left it alone without reading
+    their content, and the event stays small however many sections the file has."""
+    was = {} if before is None else section_hashes(before.decode("utf-8", errors="replace"))
+    now = section_hashes(after)
+    changed: dict[str, str | None] = {a: h for a, h in now.items() if was.get(a) != h}
+    changed.update({a: None for a in was if a not in now})
+    return changed
+
+
+def unchanged(event: Mapping[str, Any], anchor: str) -> bool:
+    """Whether the event records that it left this section alone (its `changed_sections`),
+    so the section's hash is the one before it."""
+    changed = (event.get("data") or {}).get("changed_sections")
+    return isinstance(changed, dict) and anchor not in changed
 
 
 def owner_of(path: str) -> str | None:

@@ -21,7 +21,7 @@ from toolbelt.ops.results import (
     WriteResult,
 )
 from toolbelt.paths import check_path
-from toolbelt.pipeline import WriteOp
+from toolbelt.pipeline import WriteOp, unchanged
 from toolbelt.registry import Tool
 from toolbelt.session import Session
 from toolbelt.text import clip, content_hash, decode_text
@@ -196,7 +196,11 @@ def md_history(session: Session, a: MdHistoryArgs) -> dict[str, Any]:
         if a.anchor is None:
             digest = ev["after_hash"]
         else:
-            digest = _section_hash_of(session, ev, a.anchor)
+            digest = (
+                previous
+                if previous is not None and unchanged(ev, a.anchor)
+                else _section_hash_of(session, ev, a.anchor)
+            )
             if digest is None or digest == previous:
                 previous = digest
                 continue
