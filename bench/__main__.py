@@ -22,6 +22,7 @@ TOOLBELT_BENCH_SMOKE=1 (everything tiny), TOOLBELT_BENCH_BATCH (1000),
 TOOLBELT_BENCH_SEARCH_FILES (1000), TOOLBELT_BENCH_REPLAY_EVENTS (100000),
 TOOLBELT_BENCH_REPLAY_FILES (1000), TOOLBELT_BENCH_QUERY_EVENTS (1000000),
 TOOLBELT_BENCH_STORAGE_EDITS (10000), TOOLBELT_BENCH_STORAGE_PROFILES (100),
+TOOLBELT_BENCH_ONLY (a comma-separated list of groups to run; all by default),
 TOOLBELT_BENCH_PG (admin URL of the PostgreSQL server; its cases are left out when it does
 not answer).
 """
@@ -181,6 +182,15 @@ def _query(root: Path) -> GroupOut:
 
 
 # -- the run ----------------------------------------------------------------------------------
+ONLY = {g for g in os.environ.get("TOOLBELT_BENCH_ONLY", "").split(",") if g}
+
+
+def wanted(group: str) -> bool:
+    """TOOLBELT_BENCH_ONLY=write,read runs just those groups (write, append_batch, read,
+    storage, replay, query); the default runs all."""
+    return not ONLY or group in ONLY
+
+
 def run() -> tuple[dict[str, GroupOut], dict[str, Any]]:
     groups: dict[str, GroupOut] = {}
     extra: dict[str, Any] = {"parent_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
@@ -191,23 +201,30 @@ def run() -> tuple[dict[str, GroupOut], dict[str, Any]]:
         log(f"PostgreSQL cases left out: {pg.get('error')}")
     base = Path(tempfile.mkdtemp(prefix="toolbelt-bench-"))
     try:
-        groups["write"] = in_child("write", lambda: _write(pg_url))
-        groups["append_batch"] = in_child("append_batch", lambda: _batch(pg_url))
-        groups["read"] = in_child("read", _read)
+        if wanted("write"):
+            groups["write"] = in_child("write", lambda: _write(pg_url))
+        if wanted("append_batch"):
+            groups["append_batch"] = in_child("append_batch", lambda: _batch(pg_url))
+        if wanted("read"):
+            groups["read"] = in_child("read", _read)
         log("storage, replay build and query build: running in parallel")
         start = time.perf_counter()
-        children = {
-            "storage": Child("storage", _storage),
-            "build_replay": Child("build_replay", lambda: _build_replay(base / "replay")),
-            "build_query": Child("build_query", lambda: _build_query(base / "query")),
-        }
+        children = {}
+        if wanted("storage"):
+            children["storage"] = Child("storage", _storage)
+        if wanted("replay"):
+            children["build_replay"] = Child("build_replay", lambda: _build_replay(base / "replay"))
+        if wanted("query"):
+            children["build_query"] = Child("build_query", lambda: _build_query(base / "query"))
         for name, child in children.items():
             groups[name] = child.result()
             log(f"{name}: done after {time.perf_counter() - start:.1f} s")
         extra["parallel_phase_s"] = round(time.perf_counter() - start, 1)
         os.sync()  # the builds' dirty pages go to disk before anything is timed again
-        groups["replay"] = in_child("replay", lambda: _replay(base / "replay"))
-        groups["query"] = in_child("query", lambda: _query(base / "query"))
+        if wanted("replay"):
+            groups["replay"] = in_child("replay", lambda: _replay(base / "replay"))
+        if wanted("query"):
+            groups["query"] = in_child("query", lambda: _query(base / "query"))
     finally:
         shutil.rmtree(base, ignore_errors=True)
         if pg_url is not None:
