@@ -6,12 +6,17 @@ from support import REPO
 
 from toolbelt.cli import build_parser
 from toolbelt.dispatch import tools
-from toolbelt.reference import render_cli, render_tools
+from toolbelt.reference import render_cli, render_events, render_tools
 
 
 def test_tools_reference_is_current() -> None:
     current = (REPO / "docs" / "tools.md").read_text(encoding="utf-8")
     assert current == render_tools(), "run: .venv/bin/python -m toolbelt.reference docs"
+
+
+def test_events_reference_is_current() -> None:
+    current = (REPO / "docs" / "events.md").read_text(encoding="utf-8")
+    assert current == render_events(), "run: .venv/bin/python -m toolbelt.reference docs"
 
 
 def test_cli_reference_is_current() -> None:

@@ -223,6 +223,12 @@ def render_cli() -> str:
     return "\n".join(out)
 
 
+def render_events() -> str:
+    from toolbelt.journal import events_doc
+
+    return HEADER + "\n" + events_doc()
+
+
 def render_rule(rule: Any) -> str:
     """docs/rules/<ID>.md: the same header for every rule, then the module's own text."""
     info = rule.info
@@ -248,6 +254,7 @@ def write_all(docs: Path) -> None:
 
     (docs / "tools.md").write_text(render_tools(), encoding="utf-8")
     (docs / "cli.md").write_text(render_cli(), encoding="utf-8")
+    (docs / "events.md").write_text(render_events(), encoding="utf-8")
     (docs / "rules").mkdir(exist_ok=True)
     for rule in RULES:
         (docs / "rules" / f"{rule.info.id}.md").write_text(render_rule(rule), encoding="utf-8")
