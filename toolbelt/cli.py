@@ -177,6 +177,35 @@ def cmd_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Committed events after a seq, in seq order, each once; --follow keeps polling."""
+    from toolbelt.feed import Stall, follow
+
+    def stalled(stall: Stall) -> None:
+        why = "pending" if stall.status == "pending" else "not visible yet"
+        note(f"toolbelt tail: waiting at seq {stall.seq} ({why}) for {stall.since:.0f} s")
+
+    with _open(args) as ws:
+        try:
+            for ev in follow(
+                ws.ledger,
+                args.after,
+                wait=args.follow,
+                poll_s=args.interval,
+                on_stall=stalled,
+            ):
+                if args.json:
+                    line = json.dumps(ev, ensure_ascii=False, separators=(",", ":"))
+                else:
+                    where = f"{ev['path'] or '-'}{'#' + ev['anchor'] if ev['anchor'] else ''}"
+                    kind = f"{ev['type']}/{ev['op']}"
+                    line = f"{ev['seq']}  {ev['ts']}  {kind}  {ev['actor_id']}  {where}"
+                print(line, flush=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as ws:
         cutoff = ws.ledger.resolve_cutoff(args.at)
@@ -451,6 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before", metavar="ISO_TIME")
     p.add_argument("--after-seq", type=int, metavar="SEQ")
     p.add_argument("--limit", type=int, default=50)
+    p = add(
+        "tail",
+        cmd_tail,
+        "committed events after a seq, in seq order, each once (a change feed; JSON lines "
+        "with --json)",
+    )
+    p.add_argument(
+        "--after", type=int, default=0, metavar="SEQ", help="resume after this seq (default 0)"
+    )
+    p.add_argument("--follow", action="store_true", help="keep polling for new events")
+    p.add_argument(
+        "--interval", type=float, default=0.5, metavar="S", help="poll interval (default 0.5 s)"
+    )
     p = add("show", cmd_show, "a file's content as of a cutoff (seq or ISO time)")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--at", metavar="CUTOFF", help="seq, ISO time, or head (default)")
