@@ -121,10 +121,11 @@ def test_openai_tools_follow_strict_mode() -> None:
                 fn["name"],
                 obj,
             )
+        # `title`, `default` or `pattern` may be property *names*; only keywords count.
+        names = {id(obj["properties"]) for obj in schema_objects(params) if "properties" in obj}
         for d in walk(params):
             bad = STRICT_FORBIDDEN & set(d) - {"properties"}
-            # `title` or `default` may be property *names*; only keywords count.
-            if d is params.get("properties"):
+            if id(d) in names:
                 continue
             assert not bad, (fn["name"], bad, d)
         jsonschema.Draft202012Validator.check_schema(params)
@@ -187,6 +188,26 @@ REQUIRED_EXAMPLES: dict[str, dict[str, Any]] = {
     "md_add_section": {"path": "users/u1/overview.md", "anchor": "extra", "heading": "Extra"},
     "md_history": {"path": "users/u1/overview.md"},
     "lint_check": {"path": "users/u1/overview.md"},
+    "md_context": {"path": "users/u1/overview.md"},
+    "events_append": {
+        "type": "task_completed",
+        "data": {"task": "Plan the week", "outcome": None, "duration_s": None},
+    },
+    "events_append_batch": {
+        "events": [
+            {
+                "type": "decision_made",
+                "data": {"decision": "Sundays", "options": None, "reversible": None},
+                "tags": None,
+                "narrative": None,
+                "related": None,
+                "path": None,
+                "anchor": None,
+                "rationale": None,
+                "evidence": None,
+            }
+        ]
+    },
 }
 
 

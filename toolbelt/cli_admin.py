@@ -369,7 +369,13 @@ def register(add: Add, common: argparse.ArgumentParser) -> None:
     p.add_argument("--until", metavar="T", help="ISO time or date (a date includes its day)")
     p.add_argument("--owner", metavar="U")
     p.add_argument("--prefix", metavar="PATH", help="only files under this path")
-    p.add_argument("--format", choices=["timeline", "grouped"], default="timeline")
+    p.add_argument(
+        "--format",
+        choices=["timeline", "grouped", "narrative"],
+        default="timeline",
+        help="timeline: one line per event; grouped: by file and section, with diffs; "
+        "narrative: the session as prose, by actor",
+    )
     p = add("backfill", cmd_backfill, "turn a legacy action log into events (once per action)")
     p.add_argument("actions", metavar="ACTIONS.jsonl")
     p.add_argument("--mapping", required=True, metavar="MAP.toml")

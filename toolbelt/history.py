@@ -21,9 +21,13 @@ from toolbelt.paths import STATE_DIR, check_path
 from toolbelt.pipeline import unchanged
 from toolbelt.textdiff import unified_diff
 
+JOURNAL_OP = "record"
+"""The op of journal events (`toolbelt.ops.journal`)."""
+
 __all__ = ["file_history", "materialize", "parse_when", "timeline"]
 
-TimelineFormat = Literal["timeline", "grouped"]
+TimelineFormat = Literal["timeline", "grouped", "narrative"]
+FORMATS = ("timeline", "grouped", "narrative")
 #: Lines of one diff shown in a report before the rest is summarised.
 MAX_DIFF_LINES = 40
 _BATCH = 1000
@@ -175,7 +179,8 @@ def _versions(
     """(event, hash) of each version, oldest first: every committed event of the file, or, with
     an anchor, those where the section's hash changed (its first appearance included)."""
     check_path(path)
-    events = list(_committed(ledger, EventFilter(path=path)))
+    # The file's versions: its journal events (no content) are not versions.
+    events = [e for e in _committed(ledger, EventFilter(path=path)) if e.get("after_hash")]
     if not events:
         raise _no_file(ledger, path)
     if anchor is None:
@@ -290,6 +295,8 @@ class _Change:
     sections: list[str]
     """Anchors whose hash changed, in document order; empty when no section changed."""
     removed: list[str] = field(default_factory=list)
+    journal: bool = False
+    """A journal event (a fact recorded, not a file version)."""
 
 
 def _one_line(text: object) -> str:
@@ -315,6 +322,11 @@ def _changes(
     out: list[_Change] = []
     for ev in _committed(ledger, f):
         path = ev.get("path")
+        if ev.get("after_hash") is None:
+            if ev.get("op") == JOURNAL_OP:
+                anchors = [ev["anchor"]] if ev.get("anchor") else []
+                out.append(_Change(ev, None, anchors, journal=True))
+            continue
         if path is None:
             continue
         if path not in last:
@@ -360,8 +372,32 @@ def _override_notes(ev: Event) -> list[str]:
 
 def _where(change: _Change) -> str:
     ev = change.event
+    if ev.get("path") is None:
+        return ""
     anchors = change.sections or ([ev["anchor"]] if ev.get("anchor") else [])
     return f"`{ev['path']}`" + (f" § {', '.join(anchors)}" if anchors else "")
+
+
+def _journal_line(ev: Event) -> str:
+    """What a journal event says, in one line: its verb and its fields."""
+    from toolbelt.journal import REGISTRY
+
+    stored = ev.get("data") or {}
+    if ev["type"] in REGISTRY:
+        t = REGISTRY.get(ev["type"])
+        return f"{t.verb} {t.summary(REGISTRY.read(t.name, stored))}"
+    fields = stored.get("fields") if isinstance(stored, dict) else None
+    return f"recorded {ev['type']} {fields or ''}".rstrip()
+
+
+def _journal_extras(ev: Event) -> str:
+    stored = ev.get("data") or {}
+    parts = []
+    if stored.get("narrative"):
+        parts.append(_one_line(stored["narrative"]))
+    if stored.get("tags"):
+        parts.append("tags: " + ", ".join(stored["tags"]))
+    return f" — {'; '.join(parts)}" if parts else ""
 
 
 def _title(
@@ -373,15 +409,18 @@ def _title(
 ) -> list[str]:
     start = since or "the start of the ledger"
     end = until or "the head"
-    files = {c.event["path"] for c in changes}
+    files = {c.event["path"] for c in changes if not c.journal}
     actors = {c.event["actor_id"] for c in changes}
     overrides = sum(len(_overrides(c.event)) for c in changes)
+    journal = sum(1 for c in changes if c.journal)
     counts = [
-        _plural(len(changes), "change"),
+        _plural(len(changes) - journal, "change"),
         _plural(len(files), "file"),
         _plural(len(actors), "actor"),
         _plural(overrides, "cap override"),
     ]
+    if journal:
+        counts.insert(1, _plural(journal, "journal event"))
     lines = [f"# Changes from {start} to {end}", "", " · ".join(counts)]
     scope = []
     if owner is not None:
@@ -404,6 +443,15 @@ def _timeline_body(changes: list[_Change]) -> list[str]:
     lines = []
     for c in changes:
         ev = c.event
+        if c.journal:
+            parts = [f"**{_short(ev['ts'])}** seq {ev['seq']}", _who(ev), ev["type"]]
+            if _where(c):
+                parts.append(_where(c))
+            line = "- " + " · ".join(parts) + f": {_journal_line(ev)}{_journal_extras(ev)}"
+            if ev.get("rationale"):
+                line += f" (why: “{_one_line(ev['rationale'])}”)"
+            lines.append(line)
+            continue
         parts = [f"**{_short(ev['ts'])}** seq {ev['seq']}", _who(ev), ev["op"], _where(c)]
         line = "- " + " · ".join(parts)
         if ev.get("rationale"):
@@ -415,8 +463,12 @@ def _timeline_body(changes: list[_Change]) -> list[str]:
 
 def _grouped_body(docs: _Docs, changes: list[_Change]) -> list[str]:
     by_file: dict[str, list[_Change]] = {}
+    loose: list[_Change] = []
     for c in changes:
-        by_file.setdefault(c.event["path"], []).append(c)
+        if c.event.get("path") is None:
+            loose.append(c)
+        else:
+            by_file.setdefault(c.event["path"], []).append(c)
     lines: list[str] = []
     for path in sorted(by_file):
         file_changes = by_file[path]
@@ -433,11 +485,21 @@ def _grouped_body(docs: _Docs, changes: list[_Change]) -> list[str]:
             for c in by_section[key]:
                 lines += _change_entry(docs, path, key, c)
             lines.append("")
+    if loose:
+        lines += ["## Journal", ""]
+        lines += [line for c in loose for line in _change_entry(docs, "", "", c)]
+        lines.append("")
     return lines
 
 
 def _change_entry(docs: _Docs, path: str, anchor: str, c: _Change) -> list[str]:
     ev = c.event
+    if c.journal:
+        line = f"- **{_short(ev['ts'])}** seq {ev['seq']} · {_who(ev)} · {ev['type']}: "
+        line += _journal_line(ev) + _journal_extras(ev)
+        if ev.get("rationale"):
+            line += f" (why: “{_one_line(ev['rationale'])}”)"
+        return [line]
     line = f"- **{_short(ev['ts'])}** seq {ev['seq']} · {_who(ev)} · {ev['op']}"
     if anchor and anchor in c.removed:
         line += " (section removed)"
@@ -455,6 +517,54 @@ def _change_entry(docs: _Docs, path: str, anchor: str, c: _Change) -> list[str]:
         before_text = None if previous is None else docs.text(previous)
         out += _diff_block(path, before_text, docs.text(ev["after_hash"]), "  ")
     return out
+
+
+_DID = {
+    "replace_section": "rewrote",
+    "curate_list": "curated the list in",
+    "add_section": "added",
+    "write": "wrote",
+    "patch": "patched",
+    "append": "appended to",
+    "import": "adopted",
+    "accept": "accepted an outside edit of",
+    "revert": "reverted an outside edit of",
+}
+
+
+def _narrative_body(changes: list[_Change]) -> list[str]:
+    """The session as prose, one paragraph per actor's run of consecutive events."""
+    lines: list[str] = []
+    actor: str | None = None
+    day: str | None = None
+    for c in changes:
+        ev = c.event
+        if ev["ts"][:10] != day:
+            day = ev["ts"][:10]
+            lines += [f"## {day}", ""]
+            actor = None
+        if ev["actor_id"] != actor:
+            if actor is not None:
+                lines.append("")
+            actor = ev["actor_id"]
+            lines += [f"**{_who(ev)}**", ""]
+        at = ev["ts"][11:16]
+        if c.journal:
+            where = f" (about {_where(c)})" if _where(c) else ""
+            sentence = f"At {at} it {_journal_line(ev)}{where}."
+            stored = ev.get("data") or {}
+            if stored.get("narrative"):
+                sentence += f" {_one_line(stored['narrative'])}"
+        else:
+            verb = _DID.get(ev["op"], ev["op"])
+            sentence = f"At {at} it {verb} {_where(c)}."
+        if ev.get("rationale"):
+            sentence += f" Why: “{_one_line(ev['rationale'])}”."
+        notes = _override_notes(ev)
+        if notes:
+            sentence += " It went over a cap: " + "; ".join(notes) + "."
+        lines.append(f"- {sentence} (seq {ev['seq']})")
+    return [*lines, ""]
 
 
 def _override_list(changes: list[_Change]) -> list[str]:
@@ -481,12 +591,17 @@ def timeline(
 
     `since`/`until` go through `parse_when` (ISO 8601, or a span such as 48h). `fmt`
     "timeline" gives one bullet per event in time order; "grouped" a `##` heading per file and
-    `###` per changed section with each change's body diff. Both end with the cap overrides
-    and their rationales. The output depends only on the ledger and the arguments.
+    `###` per changed section with each change's body diff (journal events that concern no
+    file under `## Journal`); "narrative" the session as prose, a paragraph per actor's run of
+    events. Journal events (facts recorded with events_append) appear in every format. All
+    end with the cap overrides and their rationales. The output depends only on the ledger and
+    the arguments: it is generated from events, never stored.
     """
-    if fmt not in ("timeline", "grouped"):
+    if fmt not in FORMATS:
         raise InvalidArgument(
-            f"Unknown format {fmt!r}.", hint="Use timeline or grouped.", details={"fmt": fmt}
+            f"Unknown format {fmt!r}.",
+            hint="Use timeline, grouped or narrative.",
+            details={"fmt": fmt},
         )
     start = None if since is None else parse_when(since)
     end = None if until is None else parse_when(until)
@@ -503,6 +618,8 @@ def timeline(
         lines += ["No changes in this range.", ""]
     elif fmt == "timeline":
         lines += [*_timeline_body(changes), ""]
+    elif fmt == "narrative":
+        lines += _narrative_body(changes)
     else:
         lines += _grouped_body(docs, changes)
     lines += _override_list(changes)

@@ -114,6 +114,10 @@ class Audit(Data):
     finding: str | None = Field(None, max_length=TEXT, description="What was found.")
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -125,24 +129,46 @@ class JournalType:
     example: Mapping[str, Any]
     version: int = 1
     upcasters: Mapping[int, Upcaster] = field(default_factory=dict)
+    verb: str = "recorded"
+    """How a narrative says it ("decided", "learned"), followed by the type's first field."""
     """version -> a function from a dict of that version to a dict of the next one."""
 
     def validate(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """The data as stored: validated, defaults filled in, JSON-ready."""
+        fields = self.model.model_fields
+        # null means the default (strict-mode models send null for every optional field).
+        given = {
+            k: v
+            for k, v in data.items()
+            if not (v is None and k in fields and not fields[k].is_required())
+        }
         try:
-            model = self.model.model_validate(dict(data))
+            model = self.model.model_validate(given)
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"]) or "data"
             raise InvalidArgument(
-                f"data.{where} of a {self.name} event: {error['msg']}.",
+                f"data.{where} of {_article(self.name)} {self.name} event: {error['msg']}.",
                 hint=f"Fields of {self.name}: {', '.join(self.fields())}.",
                 details={"type": self.name, "field": f"data.{where}", "reason": error["type"]},
             ) from None
-        return model.model_dump(mode="json", exclude_none=True)
+        return model.model_dump(mode="json", exclude_defaults=True)
 
     def fields(self) -> list[str]:
         return list(self.model.model_fields)
+
+    def summary(self, fields: Mapping[str, Any]) -> str:
+        """One line: the type's first field, then the others that are set (`k: v`)."""
+        names = self.fields()
+        head = str(fields.get(names[0], "")) if names else ""
+        rest = []
+        for name in names[1:]:
+            value = fields.get(name)
+            if value in (None, [], {}, ""):
+                continue
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            rest.append(f"{name}: {shown}")
+        return head + (f" ({'; '.join(rest)})" if rest else "")
 
     def upcast(self, version: int, data: dict[str, Any]) -> dict[str, Any]:
         """Stored data of `version`, as the current version reads it."""
@@ -165,66 +191,77 @@ BUILTIN: tuple[JournalType, ...] = (
         "A task the agent finished, and how it ended.",
         TaskCompleted,
         {"task": "Plan the week's runs", "outcome": "Three runs booked", "duration_s": 95.0},
+        verb="completed",
     ),
     JournalType(
         "decision_made",
         "A decision, with the alternatives that were weighed (the why goes in `rationale`).",
         DecisionMade,
         {"decision": "Move long runs to Sunday", "options": ["Saturday", "Sunday"]},
+        verb="decided",
     ),
     JournalType(
         "pattern_discovered",
         "Something that keeps happening, worth remembering as a pattern.",
         PatternDiscovered,
         {"pattern": "Knee pain follows back-to-back hill sessions", "occurrences": 3},
+        verb="noticed a pattern:",
     ),
     JournalType(
         "learning_captured",
         "A fact or lesson learned, with where it came from and how sure it is.",
         LearningCaptured,
         {"learning": "She prefers evening sessions", "source": "session 6", "confidence": 0.8},
+        verb="learned",
     ),
     JournalType(
         "validation_passed",
         "A check that passed.",
         ValidationPassed,
         {"check": "profile front matter", "target": "users/u1/overview.md"},
+        verb="checked, and it passed:",
     ),
     JournalType(
         "validation_failed",
         "A check that failed, what went wrong and how bad it is.",
         ValidationFailed,
         {"check": "race date", "failure": "The date is in the past", "severity": "high"},
+        verb="checked, and it failed:",
     ),
     JournalType(
         "bug_encountered",
         "A bug met while working, and where it stands.",
         BugEncountered,
         {"summary": "Calendar export drops all-day events", "status": "worked_around"},
+        verb="met a bug:",
     ),
     JournalType(
         "part_acknowledged",
         "A part (a file, a section, a plan) the agent has read and taken into account.",
         PartAcknowledged,
         {"part": "users/u1/overview.md#boundaries", "note": "No medication advice"},
+        verb="acknowledged",
     ),
     JournalType(
         "confidence_updated",
         "A change in how sure the agent is of something.",
         ConfidenceUpdated,
         {"subject": "The 10k goal is realistic", "confidence": 0.7, "previous": 0.5},
+        verb="updated its confidence in",
     ),
     JournalType(
         "action",
         "Anything else the agent did that is worth a record.",
         Action,
         {"action": "Sent the weekly summary", "target": "u1"},
+        verb="did this:",
     ),
     JournalType(
         "audit",
         "An audit step and its finding.",
         Audit,
         {"check": "Goals match the training plan", "ok": True},
+        verb="audited",
     ),
 )
 
@@ -278,7 +315,15 @@ class Registry:
         if t is None or not isinstance(fields, dict):
             return dict(fields) if isinstance(fields, dict) else {}
         version = stored.get(VERSION_KEY)
-        return t.upcast(version if isinstance(version, int) else 1, fields)
+        current = t.upcast(version if isinstance(version, int) else 1, fields)
+        # Defaults that say something (not None, not empty) are shown; stored data leaves
+        # every default out.
+        for field_name, info in t.model.model_fields.items():
+            if field_name not in current and not info.is_required():
+                default = info.get_default(call_default_factory=True)
+                if default not in (None, [], {}):
+                    current[field_name] = default
+        return current
 
 
 REGISTRY = Registry()

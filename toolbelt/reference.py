@@ -92,6 +92,28 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "lint_check": {"path": LOG, "content": "# Log\n\n<!-- anchor: x v1 -->\ntext\n"},
     "lint_rules": {},
     "events_query": {"path": LOG, "order": "desc", "limit": 2},
+    "events_append": {
+        "type": "learning_captured",
+        "data": {"learning": "Unplanned easy runs feel better to her", "confidence": 0.6},
+        "tags": ["running", "planning"],
+        "narrative": "She enjoyed the 2026-11-20 run she had not planned.",
+        "path": LOG,
+        "anchor": "follow_ups",
+    },
+    "events_append_batch": {
+        "events": [
+            {"type": "task_completed", "data": {"task": "Weekly check-in"}},
+            {
+                "type": "decision_made",
+                "data": {"decision": "Try one unplanned run a week", "options": ["none", "one"]},
+                "rationale": "she asked to plan less",
+                "path": LOG,
+                "anchor": "follow_ups",
+            },
+        ],
+        "idempotency_key": "session-2026-11-21-close",
+    },
+    "md_context": {"path": LOG, "anchor": "follow_ups", "events": 3},
 }
 
 #: Values that differ on every run, shown as placeholders.

@@ -35,10 +35,11 @@ class Tool:
 
 def all_tools() -> dict[str, Tool]:
     """Every tool, by wire name, in registry order."""
-    from toolbelt.ops import events, fs, lint, md
+    from toolbelt.ops import context, events, fs, journal, lint, md
 
     tools: dict[str, Tool] = {}
-    for tool in (*fs.TOOLS, *md.TOOLS, *lint.TOOLS, *events.TOOLS):
+    groups = (fs.TOOLS, md.TOOLS, context.TOOLS, lint.TOOLS, events.TOOLS, journal.TOOLS)
+    for tool in (t for group in groups for t in group):
         if not WIRE_NAME_RE.match(tool.name) or tool.name in tools:
             raise ValueError(f"bad or duplicate tool name {tool.name!r}")
         tools[tool.name] = tool

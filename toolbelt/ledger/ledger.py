@@ -317,12 +317,13 @@ class Ledger:
         with self._write() as conn:
             if check_base:
                 for ev in events:
-                    if ev.path is None:
-                        continue
+                    if ev.path is None or ev.after_hash is None:
+                        continue  # not a file version (a journal event): no base to check
                     newest = conn.execute(
                         select(EVENTS.c.after_hash)
                         .where(
                             EVENTS.c.path == ev.path,
+                            EVENTS.c.after_hash.is_not(None),
                             EVENTS.c.status.in_(("committed", "pending")),
                         )
                         .order_by(EVENTS.c.seq.desc())
@@ -571,7 +572,11 @@ class Ledger:
     def _drift_state(conn: Connection, path: str) -> tuple[str | None, int | None]:
         latest = (
             select(EVENTS.c.after_hash)
-            .where(EVENTS.c.path == path, EVENTS.c.status == "committed")
+            .where(
+                EVENTS.c.path == path,
+                EVENTS.c.status == "committed",
+                EVENTS.c.after_hash.is_not(None),  # a version, not a journal event
+            )
             .order_by(EVENTS.c.seq.desc())
             .limit(1)
         )
@@ -638,7 +643,11 @@ class Ledger:
 
     def latest(self, path: str, *, at: int | None = None) -> Event | None:
         """The newest committed event for `path` with seq ≤ `at` (default: the head)."""
-        stmt = select(EVENTS).where(EVENTS.c.path == path, EVENTS.c.status == "committed")
+        stmt = select(EVENTS).where(
+            EVENTS.c.path == path,
+            EVENTS.c.status == "committed",
+            EVENTS.c.after_hash.is_not(None),  # a version, not a journal event
+        )
         if at is not None:
             stmt = stmt.where(EVENTS.c.seq <= at)
         stmt = stmt.order_by(EVENTS.c.seq.desc()).limit(1)
@@ -649,7 +658,9 @@ class Ledger:
     def state_at(self, at: int | None = None, *, prefix: str | None = None) -> dict[str, str]:
         """Every path's hash as of `at`: path -> after_hash of its newest committed event."""
         inner = select(func.max(EVENTS.c.seq).label("seq")).where(
-            EVENTS.c.status == "committed", EVENTS.c.path.is_not(None)
+            EVENTS.c.status == "committed",
+            EVENTS.c.path.is_not(None),
+            EVENTS.c.after_hash.is_not(None),  # versions, not journal events
         )
         if at is not None:
             inner = inner.where(EVENTS.c.seq <= at)

@@ -20,7 +20,10 @@ COMPACT_DROP = ("status_detail", "status_ts", "data", "prev_hash", "event_hash",
 
 
 def compact(row: dict[str, Any]) -> dict[str, Any]:
-    """An event as an agent sees it: no chain internals, no null or empty fields."""
+    """An event as an agent sees it: no chain internals, no null or empty fields; a journal
+    event's data (its fields, tags, narrative, related) is kept."""
+    from toolbelt.ops.journal import is_journal, journal_fields
+
     out = {}
     for key, value in row.items():
         if key in COMPACT_DROP or value is None or value in ([], {}):
@@ -28,6 +31,8 @@ def compact(row: dict[str, Any]) -> dict[str, Any]:
         if key == "lint" and not any(value.values()):
             continue
         out[key] = value
+    if is_journal(row):
+        out.update(journal_fields(row))
     return out
 
 

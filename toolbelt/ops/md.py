@@ -190,6 +190,7 @@ def md_history(session: Session, a: MdHistoryArgs) -> dict[str, Any]:
     check_path(a.path)
     session.scope.require_read(a.path)
     events = session.ledger.query(EventFilter(path=a.path, statuses=["committed"], limit=100_000))
+    events = [e for e in events if e.get("after_hash")]  # journal events are not versions
     versions: list[dict[str, Any]] = []
     previous: str | None = None
     for ev in events:

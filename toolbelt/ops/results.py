@@ -243,3 +243,61 @@ class EventsQueryResult(Out):
     events: list[EventView]
     next_after_seq: int | None = Field(description="Pass as after_seq to page on.")
     truncated: bool = Field(description="True when more events match than limit.")
+
+
+class JournalRef(Out):
+    seq: int
+    event_id: str
+    status: Literal["committed"]
+
+
+class EventsAppendResult(Out):
+    type: str
+    event: JournalRef
+    ts: str
+    replayed: bool = Field(description="True when answered from an idempotency record.")
+
+
+class BatchEventRef(JournalRef):
+    type: str
+
+
+class EventsAppendBatchResult(Out):
+    events: list[BatchEventRef] = Field(description="One per event given, in order.")
+    replayed: bool = Field(description="True when answered from an idempotency record.")
+
+
+class ContextSection(Out):
+    anchor: str
+    heading: str
+    hash: str
+    chars: int = Field(description="Characters in the body.")
+    items: int = Field(description="Bullet items in the body.")
+
+
+class ContextBody(Out):
+    anchor: str
+    heading: str
+    hash: str = Field(description="The section's hash (md_patch_section's expected_hash).")
+    body: str
+
+
+class ContextEvent(Open):
+    """An event as context shows it; journal events add data, tags, narrative, related."""
+
+    seq: int
+    event_id: str
+    ts: str
+    type: str
+    op: str
+    actor_id: str
+
+
+class MdContextResult(Out):
+    path: str
+    hash: str
+    frontmatter: dict[str, Any] | None = Field(None, description="Without anchor.")
+    sections: list[ContextSection] | None = Field(None, description="Without anchor: the outline.")
+    section: ContextBody | None = Field(None, description="With anchor: the section.")
+    events: list[ContextEvent] = Field(description="The last N that concern it, oldest first.")
+    more_events: bool = Field(description="True when older ones exist (events_query has them).")

@@ -1,0 +1,196 @@
+"""events_append, events_append_batch and md_context through the workspace: validation,
+all-or-nothing batches, idempotency, scope, the event record, queries and context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support import state_snapshot
+
+from toolbelt.ledger import verify_ledger
+from toolbelt.workspace import Workspace
+
+OVERVIEW = "users/u1/overview.md"
+
+
+def ok(envelope: dict[str, Any]) -> dict[str, Any]:
+    assert envelope["ok"], envelope
+    result: dict[str, Any] = envelope["result"]
+    return result
+
+
+def err(envelope: dict[str, Any]) -> dict[str, Any]:
+    assert not envelope["ok"], envelope
+    error: dict[str, Any] = envelope["error"]
+    return error
+
+
+DECISION = {"type": "decision_made", "data": {"decision": "Long runs on Sunday"}}
+
+
+def test_an_appended_event_is_in_the_ledger_under_the_chain(ws: Workspace) -> None:
+    head, _ = ws.ledger.head()
+    res = ok(
+        ws.call(
+            "events_append",
+            {
+                **DECISION,
+                "tags": ["plan", "running"],
+                "narrative": "She asked for Sundays.",
+                "path": OVERVIEW,
+                "anchor": "goals",
+                "rationale": "Saturday clashes with work",
+                "evidence": ["session 7"],
+            },
+            tool_call_id="call_1",
+        )
+    )
+    assert res["event"]["seq"] == head + 1 and res["event"]["status"] == "committed"
+    assert res["replayed"] is False
+    ev = ws.ledger.event(head + 1)
+    assert ev is not None
+    assert (ev["type"], ev["op"], ev["path"], ev["anchor"]) == (
+        "decision_made",
+        "record",
+        OVERVIEW,
+        "goals",
+    )
+    assert ev["owner"] == "u1" and ev["actor_id"] == "agent-test"
+    assert ev["tool_call_id"] == "call_1" and ev["after_hash"] is None
+    assert ev["rationale"] == "Saturday clashes with work" and ev["evidence"] == ["session 7"]
+    assert ev["data"] == {
+        "v": 1,
+        "fields": {"decision": "Long runs on Sunday"},
+        "tags": ["plan", "running"],
+        "narrative": "She asked for Sundays.",
+    }
+    assert verify_ledger(ws.ledger).ok
+    # events_query shows the journal data compactly.
+    (shown,) = ok(ws.call("events_query", {"types": ["decision_made"]}))["events"]
+    assert shown["data"] == {"decision": "Long runs on Sunday"}
+    assert shown["tags"] == ["plan", "running"] and shown["narrative"] == "She asked for Sundays."
+    assert "event_hash" not in shown and "v" not in shown["data"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "field"),
+    [
+        ({"type": "decided", "data": {"decision": "x"}}, "invalid_argument", None),
+        ({"type": "decision_made", "data": {}}, "invalid_argument", "data.decision"),
+        (
+            {"type": "decision_made", "data": {"decision": "x", "why": 1}},
+            "invalid_argument",
+            "data.why",
+        ),
+        ({**DECISION, "tags": ["Has Spaces"]}, "invalid_argument", "tags.0"),
+        ({**DECISION, "tags": [f"t{i}" for i in range(11)]}, "invalid_argument", "tags"),
+        ({**DECISION, "narrative": "x" * 501}, "invalid_argument", "narrative"),
+        ({**DECISION, "anchor": "goals"}, "invalid_argument", "anchor"),
+        ({**DECISION, "path": "users/u2/overview.md"}, "out_of_scope", None),
+        ({**DECISION, "path": "../outside.md"}, "out_of_scope", None),
+        ({**DECISION, "related": ["0" * 32]}, "not_found", None),
+        ({**DECISION, "path": "users/u1/notes/none.md"}, "not_found", None),
+    ],
+)
+def test_bad_arguments_are_refused_and_change_nothing(
+    ws: Workspace, workspace_dir: Any, args: dict[str, Any], code: str, field: str | None
+) -> None:
+    before = state_snapshot(workspace_dir)
+    error = err(ws.call("events_append", args))
+    assert error["code"] == code, error
+    if field is not None:
+        assert error["details"]["field"] == field, error
+    if args["type"] == "decided":
+        assert "decision_made" in error["hint"]
+    assert state_snapshot(workspace_dir) == before
+
+
+def test_a_retry_with_the_same_key_records_nothing_and_other_arguments_conflict(
+    ws: Workspace,
+) -> None:
+    args = {**DECISION, "idempotency_key": "k-1"}
+    first = ok(ws.call("events_append", args))
+    head, _ = ws.ledger.head()
+    again = ok(ws.call("events_append", args))
+    assert again["replayed"] is True and again["event"] == first["event"]
+    assert ws.ledger.head()[0] == head
+    other = err(ws.call("events_append", {**args, "data": {"decision": "Saturday"}}))
+    assert other["code"] == "idempotency_conflict"
+    assert ws.ledger.head()[0] == head
+
+
+def test_a_batch_is_all_or_nothing(ws: Workspace, workspace_dir: Any) -> None:
+    before = state_snapshot(workspace_dir)
+    bad = {
+        "events": [
+            DECISION,
+            {"type": "task_completed", "data": {"task": "Plan"}},
+            {"type": "audit", "data": {"check": "goals"}},  # ok is missing
+        ]
+    }
+    error = err(ws.call("events_append_batch", bad))
+    assert error["code"] == "invalid_argument" and error["details"]["field"] == "data.ok"
+    assert state_snapshot(workspace_dir) == before
+    good = {"events": [*bad["events"][:2], {"type": "audit", "data": {"check": "g", "ok": True}}]}
+    head, _ = ws.ledger.head()
+    res = ok(ws.call("events_append_batch", good, tool_call_id="call_b"))
+    assert [e["seq"] for e in res["events"]] == [head + 1, head + 2, head + 3]
+    assert [e["type"] for e in res["events"]] == ["decision_made", "task_completed", "audit"]
+    events = [ws.ledger.event(head + i) for i in (1, 2, 3)]
+    assert {e["transaction_id"] for e in events if e} == {events[0]["transaction_id"]}  # type: ignore[index]
+    # The same call id again is a retry: answered from the record, nothing appended.
+    again = ok(ws.call("events_append_batch", good, tool_call_id="call_b"))
+    assert again["replayed"] is True and again["events"] == res["events"]
+    assert ws.ledger.head()[0] == head + 3
+    assert verify_ledger(ws.ledger).ok
+
+
+def test_related_ids_must_name_events_the_agent_can_see(
+    ws: Workspace, maintainer: Workspace
+) -> None:
+    first = ok(ws.call("events_append", DECISION))["event"]["event_id"]
+    res = ok(
+        ws.call(
+            "events_append",
+            {"type": "task_completed", "data": {"task": "Booked"}, "related": [first]},
+        )
+    )
+    ev = ws.ledger.event(res["event"]["seq"])
+    assert ev is not None and ev["data"]["related"] == [first]
+    theirs = ok(
+        maintainer.call("events_append", {"type": "audit", "data": {"check": "c", "ok": True}})
+    )["event"]["event_id"]
+    error = err(ws.call("events_append", {**DECISION, "related": [theirs]}))
+    assert error["code"] == "not_found" and error["details"]["missing"] == [theirs]
+
+
+def test_md_context_returns_the_outline_or_a_section_with_its_recent_events(
+    ws: Workspace,
+) -> None:
+    ok(ws.call("md_patch_section", {"path": OVERVIEW, "anchor": "goals", "body": "- 10k\n"}))
+    ok(ws.call("events_append", {**DECISION, "path": OVERVIEW, "anchor": "goals"}))
+    ok(ws.call("md_patch_section", {"path": OVERVIEW, "anchor": "summary", "body": "Priya.\n"}))
+    ok(ws.call("events_append", {"type": "audit", "data": {"check": "c", "ok": True}}))
+    whole = ok(ws.call("md_context", {"path": OVERVIEW, "events": 2}))
+    assert [s["anchor"] for s in whole["sections"]][:2] == ["summary", "goals"]
+    assert whole["frontmatter"]["owner"] == "u1" and "section" not in whole
+    assert [e["op"] for e in whole["events"]] == ["record", "replace_section"]
+    assert whole["more_events"] is True
+    goals = ok(ws.call("md_context", {"path": OVERVIEW, "anchor": "goals"}))
+    assert goals["section"]["body"] == "- 10k\n"
+    assert [(e["type"], e.get("anchor")) for e in goals["events"]] == [
+        ("profile_update", "goals"),
+        ("decision_made", "goals"),
+    ]
+    assert goals["events"][1]["data"] == {"decision": "Long runs on Sunday"}
+    # An fs_write that changed the section concerns it too (the event's changed_sections).
+    text = ok(ws.call("fs_read", {"path": OVERVIEW}))
+    new = text["content"].replace("- 10k\n", "- 10k in spring\n")
+    ok(ws.call("fs_write", {"path": OVERVIEW, "content": new, "expected_hash": text["hash"]}))
+    goals = ok(ws.call("md_context", {"path": OVERVIEW, "anchor": "goals", "events": 1}))
+    assert [e["op"] for e in goals["events"]] == ["write"] and goals["more_events"] is True
+    none = ok(ws.call("md_context", {"path": OVERVIEW, "anchor": "goals", "events": 0}))
+    assert none["events"] == [] and none["more_events"] is False
+    assert err(ws.call("md_context", {"path": OVERVIEW, "anchor": "nope"}))["code"] == "not_found"
+    assert err(ws.call("md_context", {"path": "users/u2/overview.md"}))["code"] == "out_of_scope"
