@@ -739,7 +739,8 @@ class LedgerContract:
             chosen = ["notes/b.md"] if step == 13 else rng.sample(paths, rng.choice([1, 1, 2, 3]))
             for path in chosen:
                 if step == 13:
-                    ev = simple(path=path, op="delete")  # a committed event with no content
+                    # An event about the file with no content (a journal event): not a version.
+                    ev = simple(path=path, type="decision_made", op="record")
                 else:
                     body = f"{path} step {step}\n".encode() * 30
                     ev = simple(path=path, body=body, base=last[path])
@@ -750,8 +751,9 @@ class LedgerContract:
                 ledger.settle(seqs(events), status)
             for e, new in zip(events, batch, strict=True):
                 final_status[e["seq"]] = status
-                hashes[e["seq"]] = (e["path"], e["after_hash"])
-                if status == "committed":
+                if e["after_hash"] is not None:
+                    hashes[e["seq"]] = (e["path"], e["after_hash"])
+                if status == "committed" and new.content is not None:
                     last[e["path"]] = new.content
         # Something to see at the head: an event with no path at all.
         head_ev = ledger.append(
