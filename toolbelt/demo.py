@@ -69,8 +69,14 @@ class Narrator:
                 f"lines {result['start_line']}-{result['end_line']} of "
                 f"{result['total_lines']}, hash {result['hash'][:19]}…"
             )
+        if "more_events" in result:  # md_context
+            where = result["section"]["anchor"] if "section" in result else "outline"
+            return f"{where} + its last {len(result['events'])} events"
         if "events" in result:
             return f"{len(result['events'])} events"
+        if "type" in result and "event" in result:  # events_append
+            ev = result["event"]
+            return f"seq {ev['seq']} {ev['status']}: {result['type']}"
         if "sections" in result:
             return "sections: " + ", ".join(
                 f"{s['anchor']} ({len(s['items'])} items)" if s["items"] else s["anchor"]
@@ -218,6 +224,42 @@ def _story(n: Narrator, root: Path) -> None:
         "md_curate_list",
         more | {"rationale": "both came up twice today; prune older triggers next session"},
     )
+
+    _step("It logs a decision and a learning in the journal, then reads its context")
+    n.call(
+        "events_append",
+        {
+            "type": "decision_made",
+            "data": {
+                "decision": "Prune triggers to the five seen most often",
+                "options": ["keep all", "prune to five"],
+            },
+            "path": evidence,
+            "anchor": "triggers",
+            "tags": ["triggers", "pruning"],
+            "narrative": "Two new triggers came up today; the list is over its cap.",
+            "rationale": "the cap is there to keep the part readable",
+        },
+    )
+    n.call(
+        "events_append",
+        {
+            "type": "learning_captured",
+            "data": {
+                "learning": "Weekend plans with Maya set off the planner as much as races do",
+                "source": "session 2026-11-20",
+                "confidence": 0.7,
+            },
+            "path": evidence,
+            "anchor": "triggers",
+            "tags": ["triggers", "maya"],
+        },
+    )
+    env = n.call("md_context", {"path": evidence, "anchor": "triggers", "events": 4})
+    for ev in env["result"]["events"]:
+        what = ev.get("data")
+        said = next(iter(what.values()), "") if what else ev.get("rationale", "")
+        _say(f"          seq {ev['seq']:>3} {ev['type']:<18} {_compact(said, 52)}")
 
     _step("It adds a new anchored section")
     n.call(

@@ -323,7 +323,9 @@ class Registry:
                 default = info.get_default(call_default_factory=True)
                 if default not in (None, [], {}):
                     current[field_name] = default
-        return current
+        # In the model's field order (stored JSON has its keys sorted).
+        order = {name: i for i, name in enumerate(t.model.model_fields)}
+        return dict(sorted(current.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
 REGISTRY = Registry()
