@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from support import state_snapshot
+from support import disk_snapshot, state_snapshot
 
 import toolbelt
 from toolbelt.errors import NotFound
@@ -309,6 +309,50 @@ class ToolbeltMachine(RuleBasedStateMachine):
             {"invalid_argument", "forbidden", "not_found", "patch_rejected"},
         )
 
+    # -- rules: journal events ---------------------------------------------------------------
+    @rule(
+        data=st.data(),
+        sizes=st.lists(st.booleans(), min_size=1, max_size=3),
+        batch=st.booleans(),
+        keyed=st.booleans(),
+        about=st.booleans(),
+    )
+    def journal(
+        self, data: st.DataObject, sizes: list[bool], batch: bool, keyed: bool, about: bool
+    ) -> None:
+        """Journal events between file writes: each valid one is a seq that changes no file;
+        one bad entry refuses the whole batch."""
+        words = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+        path = data.draw(self.some_path(), label="about") if about else None
+        entries = []
+        for valid in sizes if batch else sizes[:1]:
+            fields = {"decision": data.draw(words)} if valid else {"reason": "x"}
+            entry: dict[str, Any] = {"type": "decision_made", "data": fields}
+            if path is not None:
+                entry["path"] = path
+            entries.append(entry)
+        tool = "events_append_batch" if batch else "events_append"
+        args = {"events": entries} if batch else dict(entries[0])
+        args |= self.key(keyed)
+        if not all(e["data"].get("decision") for e in entries):
+            self.expect_refused(tool, args, {"invalid_argument"})
+            return
+        if path is not None and path not in self.model:
+            self.expect_refused(tool, args, {"not_found"})
+            return
+        head0 = self.head()
+        before = disk_snapshot(self.root)
+        env = self.ws.call(tool, args)
+        assert env["ok"], env
+        refs = env["result"]["events"] if batch else [env["result"]["event"]]
+        seqs = [r["seq"] for r in refs]
+        assert seqs == list(range(head0 + 1, head0 + 1 + len(entries)))
+        assert disk_snapshot(self.root) == before  # a journal event writes no file
+        self.history += [dict(self.model) for _ in entries]
+        if keyed:
+            self.keyed.append((tool, dict(args), seqs))
+        event(f"{tool} recorded {len(entries)}")
+
     # -- rules: retries ----------------------------------------------------------------------
     @precondition(lambda self: bool(self.keyed))
     @rule(data=st.data())
@@ -319,9 +363,12 @@ class ToolbeltMachine(RuleBasedStateMachine):
         assert env["ok"], env
         result = env["result"]
         assert result["replayed"] is True
-        entries = result.get("files") or [result]
-        assert [e["event"]["seq"] for e in entries] == seqs
-        assert all(e["event"]["status"] == "committed" for e in entries)
+        if tool == "events_append_batch":
+            refs = result["events"]
+        else:
+            refs = [e["event"] for e in result.get("files") or [result]]
+        assert [r["seq"] for r in refs] == seqs
+        assert all(r["status"] == "committed" for r in refs)
         assert state_snapshot(self.root) == before, "a replayed retry wrote something"
 
     @precondition(lambda self: bool(self.keyed))

@@ -131,6 +131,14 @@ class EventsAppendBatchArgs(Args):
         description="A retry with the same key and arguments returns the first outcome and "
         "records nothing.",
     )
+    rationale: str | None = Field(
+        None, max_length=2000, description="Why, for every event that gives none of its own."
+    )
+    evidence: list[Evidence] | None = Field(
+        None,
+        max_length=50,
+        description="References, for every event that gives none of its own (at most 50).",
+    )
 
 
 def stored_data(entry: Entry) -> dict[str, Any]:
@@ -146,7 +154,9 @@ def stored_data(entry: Entry) -> dict[str, Any]:
     return data
 
 
-def _new_event(session: Session, entry: Entry, rationale: str | None, evidence: Any) -> NewEvent:
+def _new_event(
+    session: Session, entry: Entry, data: dict[str, Any], rationale: str | None, evidence: Any
+) -> NewEvent:
     ctx = session.ctx
     if entry.anchor is not None and entry.path is None:
         raise InvalidArgument(
@@ -172,7 +182,7 @@ def _new_event(session: Session, entry: Entry, rationale: str | None, evidence: 
         agent_action_id=ctx.agent_action_id,
         rationale=rationale,
         evidence=list(evidence or []),
-        data=stored_data(entry),
+        data=data,
     )
 
 
@@ -208,7 +218,12 @@ def record(
     the appended events (as the ledger shows them), or those of the first outcome on a retry
     with the same key and arguments."""
     ctx = session.ctx
-    events = [_new_event(session, e, why, ev) for e, why, ev in entries]
+    # Every entry's arguments first (all or nothing), then what they refer to.
+    datas = [stored_data(e) for e, _, _ in entries]
+    events = [
+        _new_event(session, e, data, why, ev)
+        for (e, why, ev), data in zip(entries, datas, strict=True)
+    ]
     _check_related(session, [e for e, _, _ in entries])
     claim_key = idempotency_key or (f"call:{ctx.tool_call_id}" if ctx.tool_call_id else None)
     claim_scope = ctx.owner or f"maintainer:{ctx.actor_id}"
@@ -242,10 +257,13 @@ def record(
     elif record_ is None:
         return session.ledger.append(events, status="committed")
     if record_ is None or record_.request_hash != request_hash:
+        details: dict[str, Any] = {"idempotency_key": claim_key}
+        if record_ is not None:
+            details["first_seqs"] = record_.seqs
         raise IdempotencyConflict(
             f"idempotency_key {claim_key!r} was already used with other arguments.",
             hint="Use a new idempotency_key for a different request.",
-            details={"idempotency_key": claim_key},
+            details=details,
         )
     first = [session.ledger.event(seq) for seq in record_.seqs]
     return [dict(e, replayed=True) for e in first if e is not None]
@@ -286,7 +304,10 @@ def events_append(session: Session, a: EventsAppendArgs) -> dict[str, Any]:
 
 def events_append_batch(session: Session, a: EventsAppendBatchArgs) -> dict[str, Any]:
     args = a.model_dump(exclude_defaults=True)
-    entries = [(e, e.rationale, e.evidence) for e in a.events]
+    entries = [
+        (e, e.rationale or a.rationale, e.evidence if e.evidence is not None else a.evidence)
+        for e in a.events
+    ]
     appended = record(session, "events_append_batch", list(entries), args, a.idempotency_key)
     return {
         "events": [dict(_view(ev), type=ev["type"]) for ev in appended],
