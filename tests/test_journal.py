@@ -83,6 +83,13 @@ def test_bad_data_names_the_field(name: str, data: dict[str, Any], field: str) -
     assert info.value.details["type"] == name
 
 
+def test_a_huge_unknown_field_name_is_not_echoed_whole() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        REGISTRY.stored("audit", {"check": "c", "ok": True, "k" * 1_000_000: 1})
+    assert len(info.value.details["field"]) < 200
+    assert len(str(info.value)) < 400
+
+
 def test_an_unknown_type_lists_the_known_ones() -> None:
     with pytest.raises(InvalidArgument) as info:
         REGISTRY.get("task_done")

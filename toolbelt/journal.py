@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from toolbelt.errors import InvalidArgument
+from toolbelt.text import clip
 
 TEXT = 2_000
 """Longest free-text field (a sentence or a short paragraph)."""
@@ -146,7 +147,7 @@ class JournalType:
             model = self.model.model_validate(given)
         except ValidationError as exc:
             error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"]) or "data"
+            where = clip(".".join(str(p) for p in error["loc"]), 100) or "data"
             raise InvalidArgument(
                 f"data.{where} of {_article(self.name)} {self.name} event: {error['msg']}.",
                 hint=f"Fields of {self.name}: {', '.join(self.fields())}.",
