@@ -656,6 +656,53 @@ def _md_add_section(i: Info) -> list[Case]:
     ]
 
 
+def _context_in_scope(world: World, args: dict[str, Any], result: dict[str, Any]) -> None:
+    """Only u1's events of its own half of the mixed patch (not u2's half)."""
+    assert result["events"], result
+    for ev in result["events"]:
+        assert ev["actor_id"] != U2_ACTOR, ev
+
+
+def _md_context(i: Info) -> list[Case]:
+    out = _path_reads("md_context")(i)
+    out += [
+        Case("context anchor", {"path": U2_FILE, "anchor": U2_ANCHOR, "events": 50}),
+        Case("context note", {"path": U2_NOTE, "anchor": U2_NOTE_ANCHOR}),
+        Case("context missing", {"path": U2_MISSING, "anchor": "summary"}),
+    ]
+    return out
+
+
+AUDIT = {"type": "audit", "data": {"check": "isolation", "ok": True}}
+
+
+def _foreign_event_ids(i: Info) -> list[str]:
+    return sorted(v for k, v in i.foreign_ids.items() if k.startswith("event_id:"))
+
+
+def _events_append(i: Info) -> list[Case]:
+    out = [
+        Case(f"about {p}", {**AUDIT, "path": p})
+        for p in (U2_FILE, U2_NOTE, U2_MAINT, U2_MIXED, U2_MISSING, U3_FILE, U10_FILE)
+    ]
+    out.append(Case("about u2 anchor", {**AUDIT, "path": U2_FILE, "anchor": U2_ANCHOR}))
+    for n, event_id in enumerate(_foreign_event_ids(i)[:5]):
+        out.append(Case(f"related u2 {n}", {**AUDIT, "related": [event_id]}, "not_found"))
+    return out
+
+
+def _events_append_batch(i: Info) -> list[Case]:
+    mine = {**AUDIT, "path": U1_FILE}
+    out = [
+        Case(f"batch about {p}", {"events": [mine, {**AUDIT, "path": p}]})
+        for p in (U2_FILE, U2_NOTE, U2_MISSING, U3_FILE)
+    ]
+    for n, event_id in enumerate(_foreign_event_ids(i)[:3]):
+        related = {**AUDIT, "related": [event_id]}
+        out.append(Case(f"batch related u2 {n}", {"events": [mine, related]}, "not_found"))
+    return out
+
+
 #: Every registry tool: the calls aimed at other owners. A new tool fails
 #: test_every_tool_has_isolation_cases until it is added here.
 CASES: dict[str, Callable[[Info], list[Case]]] = {
@@ -675,6 +722,9 @@ CASES: dict[str, Callable[[Info], list[Case]]] = {
     "lint_check": _lint_check,
     "lint_rules": _lint_rules,
     "events_query": _events_query,
+    "md_context": _md_context,
+    "events_append": _events_append,
+    "events_append_batch": _events_append_batch,
 }
 
 #: The same tool on u1's own files succeeds (the refusals above are about the owner, not
@@ -704,6 +754,11 @@ CONTROLS: dict[str, Case] = {
     "lint_check": _ok_case("own", {"path": U1_FILE, "content": "# ok\n\ntext\n"}, _nothing),
     "lint_rules": _ok_case("own", {}, _nothing),
     "events_query": _ok_case("own", {"path": U1_OWN}, only_u1_events),
+    "md_context": _ok_case("own", {"path": U1_MIXED, "events": 50}, _context_in_scope),
+    "events_append": _ok_case("own", {**AUDIT, "path": U1_FILE}, _nothing),
+    "events_append_batch": _ok_case(
+        "own", {"events": [AUDIT, {**AUDIT, "path": U1_OWN}]}, _nothing
+    ),
 }
 
 
@@ -775,6 +830,13 @@ def _oracle_pairs(i: Info) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     pairs += [
         ("lint_check", {"path": U2_NOTE, "content": "x\n"}, {"path": U2_MISSING, "content": "x\n"}),
         ("events_query", {"path": U2_NOTE}, {"path": U2_MISSING}),
+        ("md_context", {"path": U2_NOTE}, {"path": U2_MISSING}),
+        (
+            "md_context",
+            {"path": U2_FILE, "anchor": U2_ANCHOR},
+            {"path": U2_FILE, "anchor": "nope"},
+        ),
+        ("events_append", {**AUDIT, "path": U2_NOTE}, {**AUDIT, "path": U2_MISSING}),
         ("fs_list", {"path": "users/u2/notes"}, {"path": "users/u2/nothing"}),
         ("fs_list", {"path": "users/u3"}, {"path": "users/u9"}),
         ("fs_search", {"path": "users/u2", "query": MARK}, {"path": "users/u9", "query": "zz"}),
