@@ -28,3 +28,12 @@ def test_large_file_one_line_change_keeps_line_numbers() -> None:
     diff = unified_diff("f.md", old, new)
     assert "@@ -3999,3 +3999,3 @@" in diff
     assert diff.count("\n") == 7
+
+
+def test_two_crlf_file_diffs_whose_first_hunk_has_an_empty_context_line() -> None:
+    """An empty context line of a CRLF diff is a lone `\\r`: it counts toward its hunk, so the
+    second `---`/`+++` pair starts a second file (it was read as more hunks of the first)."""
+    one = "--- a/x.md\r\n+++ b/x.md\r\n@@ -9,1 +9,1 @@\r\n\r\n@@ -9,0 +10,1 @@\r\n+\r\n"
+    files = parse_patch(one + one.replace("x.md", "y.md"))
+    assert [f.path for f in files] == ["x.md", "y.md"]
+    assert [len(f.hunks) for f in files] == [2, 2]

@@ -54,7 +54,7 @@ def _with_file_headers(text: str) -> tuple[str, list[tuple[str, str]]]:
     old = new = 0  # lines still due in the current hunk
     for i, line in enumerate(lines):
         if old > 0 or new > 0:
-            if line.startswith(" ") or line == "":
+            if line.startswith(" ") or line in ("", "\r"):  # an empty context line (CRLF too)
                 old, new = old - 1, new - 1
             elif line.startswith("-"):
                 old -= 1
