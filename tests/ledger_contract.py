@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from support import SPEC_EVENT_FIELDS
 
 from toolbelt.errors import InvalidArgument, NotFound
@@ -39,6 +39,7 @@ from toolbelt.ledger import (
 from toolbelt.ledger import content as codec
 from toolbelt.ledger import verify as verify_module
 from toolbelt.ledger.ledger import ClaimTaken, StaleBase
+from toolbelt.ledger.tables import EVENT_INDEXES, SCHEMA_VERSION
 from toolbelt.text import content_hash
 
 SECRET_1 = "1" * 64
@@ -53,6 +54,7 @@ K = 8  # keyframe interval used throughout
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 HASH_RE = re.compile(r"^blake3:[0-9a-f]{64}$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -215,6 +217,40 @@ def restore_events(ledger: Ledger, rows: dict[int, dict[str, Any]]) -> None:
     assert rows_by_seq(ledger) == rows
 
 
+#: The events' secondary indexes of schema version 1 (dropped or replaced in version 2).
+V1_INDEX_DDL = {
+    "ix_events_path_seq": "(path, seq)",
+    "ix_events_anchor_seq": "(anchor, seq)",
+    "ix_events_type_seq": "(type, seq)",
+    "ix_events_owner_seq": "(owner, seq)",
+    "ix_events_actor_seq": "(actor_id, seq)",
+    "ix_events_ts": "(ts)",
+    "ix_events_transaction": "(transaction_id)",
+    "ix_events_tool_call": "(tool_call_id)",
+    "ix_events_agent_action": "(agent_action_id)",
+    "ix_events_idempotency": "(idempotency_key)",
+    "ix_events_status": "(status)",
+}
+V1_INDEXES = set(V1_INDEX_DDL)
+V2_INDEXES = {i.name for i in EVENT_INDEXES}
+
+
+def index_names(ledger: Ledger) -> set[str]:
+    """The events table's secondary (non-unique) indexes."""
+    found = inspect(ledger.engine).get_indexes("events")
+    return {str(i["name"]) for i in found if not i.get("unique")}
+
+
+def make_version_1(ledger: Ledger) -> None:
+    """Turn a ledger back into schema version 1: its indexes and version number."""
+    with ledger.engine.begin() as conn:
+        for name in V2_INDEXES:
+            conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        for name, columns in V1_INDEX_DDL.items():
+            conn.execute(text(f"CREATE INDEX {name} ON events {columns}"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+
+
 def problems_at(report: Any, seq: int) -> set[str]:
     return {p.kind for p in report.problems if p.seq == seq}
 
@@ -255,13 +291,52 @@ class LedgerContract:
         self, ledger: Ledger, open_ledger: Callable[..., Ledger]
     ) -> None:
         meta = ledger.meta()
-        assert meta["schema_version"] == "1"
+        assert meta["schema_version"] == str(SCHEMA_VERSION) == "2"
         assert re.fullmatch(r"[0-9a-f]{32}", meta["ledger_id"])
         ledger.append([simple()])
         again = open_ledger()
         assert again.meta() == meta
         assert seqs(again.append([simple()])) == [2]
         assert verify_ledger(again).ok
+
+    def test_a_version_1_ledger_is_migrated_on_open(
+        self, ledger: Ledger, open_ledger: Callable[..., Ledger]
+    ) -> None:
+        """Schema 1 -> 2 swaps event indexes only: a ledger written under version 1 opens
+        (migrated in place, once), keeps its events, hashes and MACs, and goes on."""
+        ledger.append([rich(1, "notes/a.md", b"one\n", None)], status="committed")
+        ledger.append([simple(body=b"two\n", base=b"one\n"), simple(path="notes/b.md")])
+        before = rows_by_seq(ledger)
+        make_version_1(ledger)
+        assert index_names(ledger) == V1_INDEXES
+        assert ledger.meta()["schema_version"] == "1"
+
+        opened = Ledger(ledger.url, KEYS_K1, keyframe_interval=K)
+        try:
+            opened.check_schema()  # what opening a workspace does: migrates
+            assert opened.meta()["schema_version"] == "2"
+            assert index_names(opened) == V2_INDEXES
+            assert rows_by_seq(opened) == before
+            assert verify_ledger(opened).ok
+            assert opened.migrate() is False  # already done: nothing to do
+            # Idempotent even when run again over a half-done migration.
+            sql(opened, "UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+            assert opened.migrate() is True
+            assert index_names(opened) == V2_INDEXES
+            assert seqs(opened.append([simple(path="notes/c.md")], status="committed")) == [4]
+            assert [e["seq"] for e in opened.pending()] == [2, 3]
+            assert verify_ledger(opened).ok
+        finally:
+            opened.close()
+        again = open_ledger()  # Ledger.create on a migrated ledger changes nothing
+        assert again.meta()["schema_version"] == "2"
+        assert index_names(again) == V2_INDEXES
+
+    def test_a_newer_schema_version_is_refused(self, ledger: Ledger) -> None:
+        sql(ledger, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        with pytest.raises(InvalidArgument):
+            ledger.check_schema()
+        assert ledger.meta()["schema_version"] == "99"
 
     def test_empty_ledger(self, ledger: Ledger) -> None:
         assert ledger.head() == (0, chain.GENESIS_HASH)
@@ -311,6 +386,58 @@ class LedgerContract:
             prev = row["event_hash"]
         assert len({r["event_hash"] for r in rows.values()}) == len(rows)
         assert len({r["event_id"] for r in rows.values()}) == len(rows)
+
+    def test_hashes_of_awkward_text_match_the_documented_formula(self, ledger: Ledger) -> None:
+        """Appends encode the hashed columns without building the row dict first: the result
+        must be the documented canonical JSON, whatever the text holds."""
+        awkward = [
+            'quote " and \\ backslash',
+            "line\nbreak\ttab\x01\x7f",
+            "é \u2028 \U0001f600",
+            "",
+        ]
+        events = []
+        for i, value in enumerate(awkward):
+            events.append(
+                NewEvent(
+                    type=value or "t",
+                    op=value,
+                    actor_id=value,
+                    actor_type="agent",
+                    path=f"notes/{i}.md",
+                    anchor=value,
+                    owner=value,
+                    transaction_id=value,
+                    tool_call_id=value,
+                    agent_action_id=value,
+                    idempotency_key=value,
+                    rationale=value,
+                    evidence=[value],
+                    lint={"warnings": [value], "overrides": []},
+                    data={value: value, "n": i},
+                )
+            )
+        appended = ledger.append(events, status="committed")
+        rows = rows_by_seq(ledger)
+        prev = chain.GENESIS_HASH
+        for e in appended:
+            row = rows[e["seq"]]
+            assert row["event_hash"] == e["event_hash"] == chain.event_hash(row, prev)
+            assert e["data"] == json.loads(row["data"])
+            prev = row["event_hash"]
+        assert verify_ledger(ledger).ok
+
+    def test_event_ids_are_unique_hex_and_ordered_in_time(self, ledger: Ledger) -> None:
+        ids = []
+        for size in (1, 50, 1, 200):
+            time.sleep(0.001)
+            ids += [e["event_id"] for e in ledger.append([simple() for _ in range(size)])]
+        assert all(HEX32_RE.match(i) for i in ids)
+        assert len(set(ids)) == len(ids)
+        # The first 13 digits are the time: batches appended later sort later.
+        stamps = [i[:13] for i in ids]
+        assert stamps == sorted(stamps) and len(set(stamps)) == 4
+        assert [r["event_id"] for r in rows_by_seq(ledger).values()] == ids
 
     def test_public_events_show_the_spec_record_without_macs(self, ledger: Ledger) -> None:
         [ev] = ledger.append([rich(1, "notes/a.md", b"hello\n", None)])
@@ -675,6 +802,41 @@ class LedgerContract:
         stored = sum(len(r["data"]) for r in rows.values())
         assert stored < sum(len(codec.encode_full(b)) for b in versions) / 3
 
+    def test_contents_in_bulk_match_content_one_by_one(self, ledger: Ledger) -> None:
+        bodies: dict[str, list[bytes]] = {}
+        for i in range(3 * K):
+            for path in ("notes/a.md", "notes/b.md", "notes/c.md"):
+                versions = bodies.setdefault(path, [])
+                base = versions[-1] if versions else None
+                body = body_of(path, i) if i % 5 else body_of("shared", i // 5)
+                if body == base:
+                    continue
+                ledger.append([simple(path=path, body=body, base=base)], status="committed")
+                versions.append(body)
+        digests = [content_hash(b) for vs in bodies.values() for b in vs]
+        assert len(set(digests)) < len(digests)  # some versions are shared between files
+        expected = {d: ledger.content(d, use_cache=False) for d in digests}
+        assert ledger.contents(digests) == expected
+        assert ledger.contents(reversed(digests)) == expected
+        got = list(ledger.iter_contents(digests + digests, chunk=4))
+        assert [d for d, _ in got] == list(dict.fromkeys(digests))  # each digest once
+        assert dict(got) == expected
+        assert ledger.contents([]) == {}
+        with pytest.raises(NotFound):
+            ledger.contents([digests[0], content_hash(b"never stored\n")])
+
+    def test_contents_in_bulk_check_every_version(self, ledger: Ledger) -> None:
+        rows = build_six(ledger)
+        digests = [rows[s]["after_hash"] for s in (1, 2, 3)]
+        stored = {r["hash"]: r for r in ledger.content_rows()}
+        assert stored[digests[1]]["codec"] == codec.DELTA
+        data = bytearray(stored[digests[0]]["data"])
+        data[len(data) // 2] ^= 0x01
+        sql(ledger, "UPDATE contents SET data = :d WHERE hash = :h", d=bytes(data), h=digests[0])
+        with pytest.raises(Exception) as caught:  # (zlib refuses it, or the hash check)
+            ledger.contents([digests[1]])
+        assert not isinstance(caught.value, NotFound)
+
     def test_identical_content_is_stored_once(self, ledger: Ledger) -> None:
         a, b = b"version A\n" * 50, b"version B\n" * 50
         ledger.append([simple(body=a)], status="committed")
@@ -954,6 +1116,71 @@ class LedgerContract:
         assert seqs(ledger.query(EventFilter(before=stamps[2]))) == [1, 2]  # strictly before
         assert seqs(ledger.query(EventFilter(after=stamps[0], before=stamps[2]))) == [2]
 
+    def test_query_by_time_with_batches_and_every_driver(self, ledger: Ledger) -> None:
+        """A time range is also applied as a seq range: a batch shares one ts, so its bounds
+        must fall between batches, whichever filter drives the query; and a time range
+        outside the ledger matches nothing."""
+        stamps = []
+        for b in range(6):
+            time.sleep(0.002)
+            batch = [
+                simple(
+                    path=f"notes/{i % 2}.md",
+                    owner=f"u{i % 2}",
+                    type=["file_write", "profile_update"][i % 2],
+                    transaction_id=f"tx-{b}",
+                )
+                for i in range(4)
+            ]
+            stamps.append(ledger.append(batch, status="committed")[0]["ts"])
+        rows = {e["seq"]: e for e in ledger.query(EventFilter(limit=1000))}
+        assert len(rows) == 24
+
+        def brute(**kw: Any) -> list[int]:
+            after, before = kw.pop("after", None), kw.pop("before", None)
+            out = []
+            for s, e in sorted(rows.items()):
+                if (after is not None and not e["ts"] > after) or (
+                    before is not None and not e["ts"] < before
+                ):
+                    continue
+                if kw.get("path") not in (None, e["path"]) or kw.get("owner") not in (
+                    None,
+                    e["owner"],
+                ):
+                    continue
+                if kw.get("types") and e["type"] not in kw["types"]:
+                    continue
+                if kw.get("correlation_id") not in (None, e["transaction_id"]):
+                    continue
+                out.append(s)
+            return out
+
+        windows = [
+            {"after": stamps[1]},
+            {"before": stamps[4]},
+            {"after": stamps[1], "before": stamps[4]},
+            {"after": stamps[2], "before": stamps[3]},  # nothing strictly between
+            {"after": fmt_ts(ts_dt(stamps[5]) + timedelta(seconds=1))},
+            {"before": "2020-01-01T00:00:00Z"},
+            {"after": "2020-01-01T00:00:00Z", "before": "2999-01-01T00:00:00Z"},
+        ]
+        drivers: list[dict[str, Any]] = [
+            {},
+            {"path": "notes/1.md"},
+            {"path": "notes/0.md", "owner": "u0", "types": ["file_write"]},
+            {"owner": "u1"},
+            {"owner": "u0", "types": ["file_write"]},
+            {"types": ["profile_update"]},
+            {"correlation_id": "tx-3", "owner": "u1"},
+        ]
+        for window in windows:
+            for driver in drivers:
+                kw = {**window, **driver}
+                assert seqs(ledger.query(EventFilter(limit=1000, **kw))) == brute(**kw), kw
+                newest = ledger.query(EventFilter(limit=3, newest_first=True, **kw))
+                assert seqs(newest) == brute(**kw)[::-1][:3], kw
+
     # == verify: a clean ledger ===================================================================
     def test_verify_clean_ledger(self, ledger: Ledger) -> None:
         rows = build_six(ledger)
@@ -1093,6 +1320,50 @@ class LedgerContract:
         assert report.first_bad_seq == target, report.to_dict()
         assert "content" in problems_at(report, target)
         assert verify_ledger(ledger, check_content=False).ok  # only the content check sees it
+
+    def test_verify_in_parallel_seq_ranges_reports_the_same(
+        self, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Workers check contiguous seq ranges side by side; the report must not depend on
+        where the ranges split: a row missing at a split, a link across it, a bad version
+        whose later versions fall in the next range."""
+        bodies: dict[str, bytes | None] = dict.fromkeys(["notes/a.md", "notes/b.md"])
+        for i in range(24):
+            path = ["notes/a.md", "notes/b.md"][i % 2]
+            body = body_of(path, i)
+            ledger.append([simple(path=path, body=body, base=bodies[path])], status="committed")
+            bodies[path] = body
+        rows = rows_by_seq(ledger)
+        cp = make_checkpoint(ledger)
+        stored = {r["hash"]: r for r in ledger.content_rows()}
+        data = bytearray(stored[rows[5]["after_hash"]]["data"])
+        data[len(data) // 2] ^= 0x01
+        sql(
+            ledger,
+            "UPDATE contents SET data = :d WHERE hash = :h",
+            d=bytes(data),
+            h=rows[5]["after_hash"],
+        )
+        sql(ledger, "DELETE FROM events WHERE seq = 12")
+        sql(ledger, "UPDATE events SET rationale = 'forged' WHERE seq = 19")
+        forked: list[int] = []
+        real = verify_module._worker_count
+
+        def spy(*args: Any) -> int:
+            n = real(*args)
+            forked.append(n)
+            return n
+
+        monkeypatch.setattr(verify_module, "_worker_count", spy)
+        one = verify_ledger(ledger, workers=1, checkpoint=cp).to_dict()
+        assert one["first_bad_seq"] == 5
+        kinds = {(p["seq"], p["kind"]) for p in one["problems"]}
+        assert {(5, "content"), (7, "content"), (12, "missing"), (13, "chain")} <= kinds
+        assert (19, "hash") in kinds
+        for workers in (2, 3, 4, 7):
+            assert verify_ledger(ledger, workers=workers, checkpoint=cp).to_dict() == one
+        if threading.active_count() == 1:  # workers are forked only then
+            assert max(forked) == 7, forked
 
     def test_verify_catches_a_missing_content_row(self, ledger: Ledger) -> None:
         rows = build_six(ledger)

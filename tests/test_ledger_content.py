@@ -181,6 +181,70 @@ def test_canonical_json_is_deterministic() -> None:
     assert "\x00" not in chain.canonical_json({"k": "a\x00b"})
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text()
+)
+_JSON_VALUES = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_canonical_json_is_json_dumps_byte_for_byte(value: Any) -> None:
+    # The fast encoder (one C encoder built once, {} and [] short-cut) must give exactly
+    # the bytes `json.dumps(sort_keys=True, ...)` gives: hashes are over these bytes.
+    assert chain.canonical_json(value) == _dumps(value)
+
+
+@pytest.mark.parametrize("value", [b"bytes", {1: "int key", "a": "str key"}, object()])
+def test_canonical_json_refuses_what_json_dumps_refuses(value: Any) -> None:
+    with pytest.raises(TypeError):
+        _dumps(value)
+    with pytest.raises(TypeError):
+        chain.canonical_json(value)
+
+
+@given(
+    st.lists(
+        st.none() | st.text() | st.integers(min_value=-(2**64), max_value=2**64),
+        min_size=len(chain.HASHED_COLUMNS),
+        max_size=len(chain.HASHED_COLUMNS),
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_hash_body_is_the_canonical_json_of_the_hashed_columns(values: list[Any]) -> None:
+    row = dict(zip(chain.SORTED_HASHED_COLUMNS, values, strict=True))
+    expected = _dumps({c: row[c] for c in chain.HASHED_COLUMNS})
+    assert chain.hash_body(row) == expected
+    assert chain.hash_body_values(values) == expected
+
+
+@pytest.mark.parametrize("odd", [1.5, True, b"blob", ["a"], {"k": 1}])
+def test_hash_body_of_other_types_is_what_the_encoder_gives(odd: Any) -> None:
+    row: dict[str, Any] = dict.fromkeys(chain.HASHED_COLUMNS, "x")
+    row["rationale"] = odd
+    if isinstance(odd, bytes):
+        with pytest.raises(TypeError):
+            chain.hash_body(row)
+    else:
+        assert chain.hash_body(row) == _dumps(row)
+
+
 # == chain: event hash ============================================================================
 def sample_row() -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(chain.HASHED_COLUMNS)
