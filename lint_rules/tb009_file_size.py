@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding
+from toolbelt.text import utf8
 
 
 class FileSize:
@@ -17,7 +18,7 @@ class FileSize:
     def check(self, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.limit("max_file_bytes", "", self.info.parameters["max_file_bytes"])
         text = ctx.text
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        size = len(text) if text.isascii() else len(utf8(text))
         if size > limit:
             yield finding(
                 self.info,

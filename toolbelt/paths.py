@@ -51,7 +51,10 @@ def check_path(path: object, *, allow_root: bool = False) -> str:
     return path
 
 
+@lru_cache(maxsize=4096)
 def _path_problem(path: str) -> tuple[str, str] | None:
+    """What is wrong with `path` (code, reason), or None; a pure function of the string, so
+    the verdicts on the paths in use are kept (every call checks its path more than once)."""
     if path == "":
         return "invalid_argument", "it is empty"
     if len(path) > MAX_PATH_CHARS:

@@ -36,7 +36,7 @@ from toolbelt.ledger.chain import canonical_json
 from toolbelt.ledger.ledger import ClaimTaken, StaleBase
 from toolbelt.lint import LintHook, LintOutcome, no_lint
 from toolbelt.paths import Scope, check_path
-from toolbelt.text import canonicalize, content_hash, decode_text
+from toolbelt.text import canonicalize, content_hash, decode_text, utf8
 from toolbelt.textdiff import unified_diff
 
 Compute = Callable[[dict[str, str | None]], dict[str, str]]
@@ -221,7 +221,7 @@ class WritePipeline:
             try:
                 # 8. Atomic writes.
                 for path, after, _ in changes:
-                    self.files.write_atomic(path, after.encode("utf-8"))
+                    self.files.write_atomic(path, utf8(after))
                     self._step("written")
             except Exception as exc:
                 self._settle_from_disk(appended, claim_key, str(exc))
@@ -274,7 +274,9 @@ class WritePipeline:
         if not changes:
             return self._unchanged(op, current)
         events = [
-            self._event(ctx, op, path, current_bytes[path], after, outcome, claim_key)
+            self._event(
+                ctx, op, path, current_bytes[path], current[path], after, outcome, claim_key
+            )
             for path, after, outcome in changes
         ]
         result = self._result(op, changes, current, events)
@@ -340,12 +342,10 @@ class WritePipeline:
                 hint="Write non-empty content, or leave the file as it is.",
                 details={"path": path},
             )
-        size = len(after.encode("utf-8"))
+        size = len(utf8(after))
         # A file already over the limit (adopted by a maintainer) may still be edited, as long
         # as the edit does not grow it: like a cap, the limit refuses only growth.
-        if size > self.config.max_file_bytes and (
-            before is None or size > len(before.encode("utf-8"))
-        ):
+        if size > self.config.max_file_bytes and (before is None or size > len(utf8(before))):
             raise InvalidArgument(
                 f"The result would be {size} bytes, over the {self.config.max_file_bytes}-byte "
                 "file limit.",
@@ -382,11 +382,14 @@ class WritePipeline:
         op: WriteOp,
         path: str,
         before: bytes | None,
+        before_text: str | None,
         after: str,
         lint: LintOutcome,
         claim_key: str | None,
     ) -> NewEvent:
-        after_bytes = after.encode("utf-8")
+        """The event of one file's change; `before_text` is `before` decoded (as the pipeline
+        decoded it, strictly), so its parse is the one the write already made."""
+        after_bytes = utf8(after)
         return NewEvent(
             type=op.type,
             op=op.op,
@@ -406,7 +409,7 @@ class WritePipeline:
             lint=lint.to_record(),
             data={
                 "tool": op.tool,
-                "changed_sections": changed_sections(before, after),
+                "changed_sections": _changed_sections(before_text, after),
                 "host": self.host_id,
                 **op.data,
             },
@@ -644,6 +647,16 @@ def changed_sections(before: bytes | None, after: str) -> dict[str, str | None]:
     with its event: a section's history skips the events that left it alone without reading
     their content, and the event stays small however many sections the file has."""
     was = {} if before is None else section_hashes(before.decode("utf-8", errors="replace"))
+    now = section_hashes(after)
+    changed: dict[str, str | None] = {a: h for a, h in now.items() if was.get(a) != h}
+    changed.update({a: None for a in was if a not in now})
+    return changed
+
+
+def _changed_sections(before: str | None, after: str) -> dict[str, str | None]:
+    """`changed_sections` for a write whose text before is already decoded (the parses of
+    both texts are the ones the write made: cached)."""
+    was = {} if before is None else section_hashes(before)
     now = section_hashes(after)
     changed: dict[str, str | None] = {a: h for a, h in now.items() if was.get(a) != h}
     changed.update({a: None for a in was if a not in now})

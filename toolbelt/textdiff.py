@@ -35,6 +35,85 @@ Opcode = tuple[str, int, int, int, int]
 
 def unified_diff(path: str, before: str | None, after: str) -> str:
     """`a/path` -> `b/path` (`/dev/null` when `before` is None), cut at MAX_DIFF_CHARS."""
+    fromfile = "/dev/null" if before is None else f"a/{path}"
+    if before is None:
+        return _diff(None, after, fromfile, f"b/{path}", 0)
+    if before == after:
+        return ""
+    start, skipped, a_stop, b_stop = _trimmed(before, after)
+    return _diff(before[start:a_stop], after[start:b_stop], fromfile, f"b/{path}", skipped)
+
+
+#: Shared lines kept on each side of the change when the rest is set aside by `_trimmed`:
+#: enough for the backed-off line the matcher aligns on and the context line beyond it.
+_MARGIN = 3
+_BLOCK = 4096
+
+
+def _trimmed(a: str, b: str) -> tuple[int, int, int, int]:
+    """Where the lines worth diffing start (the same offset in both texts), how many whole
+    lines come before it, and where they stop in `a` and in `b`: the lines shared at both ends
+    are found by comparing characters (no split of the whole texts), and all but `_MARGIN`
+    of them on each side are set aside. The diff of what is left, its line numbers shifted,
+    is the diff of the whole texts: the head and tail the line matcher would set aside hold
+    these lines and more."""
+    p = _common_prefix(a, b)
+    head_lines = a.count("\n", 0, p)
+    head_chars = a.rfind("\n", 0, p) + 1  # the whole lines in the shared prefix
+    start = skipped = 0
+    if head_lines > _MARGIN:
+        pos = p
+        for _ in range(_MARGIN + 1):
+            pos = a.rfind("\n", 0, pos)
+        start, skipped = pos + 1, head_lines - _MARGIN
+    # The shared suffix, never overlapping the shared whole lines at the head.
+    s = _common_suffix(a, b, min(len(a), len(b)) - head_chars)
+    a_stop = len(a)
+    tail_from = len(a) - s
+    # Lines that start after the first newline of the shared suffix are whole shared lines,
+    # at the same place from the end in both texts.
+    if a.count("\n", tail_from) > _MARGIN + 1:
+        pos = tail_from
+        for _ in range(_MARGIN + 1):
+            pos = a.index("\n", pos) + 1
+        a_stop = pos
+    return start, skipped, a_stop, a_stop + len(b) - len(a)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix of `a` and `b`."""
+    n = min(len(a), len(b))
+    lo = 0
+    while lo + _BLOCK <= n and a[lo : lo + _BLOCK] == b[lo : lo + _BLOCK]:
+        lo += _BLOCK
+    base, hi = lo, min(lo + _BLOCK, n)
+    while lo < hi:  # the longest a[base:k] == b[base:k], k in [lo, hi]
+        mid = (lo + hi + 1) // 2
+        if a[base:mid] == b[base:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the longest common suffix of `a` and `b`, at most `limit`."""
+    la, lb = len(a), len(b)
+    lo = 0
+    while lo + _BLOCK <= limit and a[la - lo - _BLOCK : la - lo] == b[lb - lo - _BLOCK : lb - lo]:
+        lo += _BLOCK
+    base, hi = lo, min(lo + _BLOCK, limit)
+    while lo < hi:  # the longest k in [lo, hi] with a[la-k:la-base] == b[lb-k:lb-base]
+        mid = (lo + hi + 1) // 2
+        if a[la - mid : la - base] == b[lb - mid : lb - base]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _diff(before: str | None, after: str, fromfile: str, tofile: str, skipped: int) -> str:
+    """The diff of two texts whose first `skipped` lines (shared) were set aside."""
     a = [] if before is None else _LINES_RE.findall(before)
     b = _LINES_RE.findall(after)
     head = 0
@@ -49,10 +128,9 @@ def unified_diff(path: str, before: str | None, after: str) -> str:
     # One shared line on each side goes to the matcher too, as context for it to align on.
     head, tail = max(head - 1, 0), max(tail - 1, 0)
     ops, complete = _opcodes(a, b, head, len(a) - tail, len(b) - tail)
-    fromfile = "/dev/null" if before is None else f"a/{path}"
     out: list[str] = []
     size = 0
-    for line in _format(a, b, ops, fromfile, f"b/{path}"):
+    for line in _format(a, b, ops, fromfile, tofile, skipped):
         out.append(line)
         size += len(line)
         if size > MAX_DIFF_CHARS:
@@ -128,9 +206,10 @@ def _merged(ops: list[Opcode]) -> list[Opcode]:
 
 
 def _format(
-    a: list[str], b: list[str], ops: list[Opcode], fromfile: str, tofile: str
+    a: list[str], b: list[str], ops: list[Opcode], fromfile: str, tofile: str, skipped: int = 0
 ) -> Iterator[str]:
-    """difflib.unified_diff's output for these opcodes."""
+    """difflib.unified_diff's output for these opcodes (line numbers after `skipped` lines
+    set aside)."""
     started = False
     for group in _grouped(ops, CONTEXT):
         if not started:
@@ -138,8 +217,8 @@ def _format(
             yield f"--- {fromfile}\n"
             yield f"+++ {tofile}\n"
         first, last = group[0], group[-1]
-        old = _range(first[1], last[2])
-        new = _range(first[3], last[4])
+        old = _range(first[1] + skipped, last[2] + skipped)
+        new = _range(first[3] + skipped, last[4] + skipped)
         yield f"@@ -{old} +{new} @@\n"
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":

@@ -7,16 +7,18 @@ directly above it. Parses are cached by content, so repeated calls on the same t
 
 from __future__ import annotations
 
+import os
 import re
+from bisect import bisect_left
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
 import yaml
 
-from toolbelt.grammar.blocks import Heading, scan
+from toolbelt.grammar.blocks import Heading, ScanResult, scan
 from toolbelt.grammar.items import list_items
 from toolbelt.text import content_hash
 
@@ -46,12 +48,18 @@ class Section:
     """The body without its leading and trailing blank lines; "" or text ending in a newline."""
     hash: str
     """The section hash: the hash of `body`."""
+    _items: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    """`items`, once computed."""
 
     @property
     def items(self) -> tuple[str, ...]:
         """Text of the top-level bullet items of the body's first bullet list (computed on
-        each access: most callers never need them)."""
-        return tuple(item.text for item in list_items(self.body.split("\n")))
+        first access, then kept: most callers never need them)."""
+        found = self._items
+        if found is None:
+            found = tuple(item.text for item in list_items(self.body.split("\n")))
+            object.__setattr__(self, "_items", found)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +217,29 @@ def load_frontmatter(text: str) -> Any:
         loader.dispose()
 
 
+_META_CACHE: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+_META_CACHE_SIZE = 64
+
+
 def _meta(lines: list[str], end: int) -> dict[str, Any] | None:
+    """The front matter's mapping; cached by its text (an edit of a body leaves it alone, and
+    YAML costs more than the block scan of a small file). Like the parse cache, equal front
+    matter gives the same dict: callers never change it."""
     if end == 0:
         return None
-    data = load_frontmatter("\n".join(lines[1 : end - 1]))
-    return data if isinstance(data, dict) else None
+    source = "\n".join(lines[1 : end - 1])
+    with _CACHE_LOCK:
+        if source in _META_CACHE:
+            _META_CACHE.move_to_end(source)
+            return _META_CACHE[source]
+    data = load_frontmatter(source)
+    meta = data if isinstance(data, dict) else None
+    if len(source) <= 65_536:
+        with _CACHE_LOCK:
+            _META_CACHE[source] = meta
+            if len(_META_CACHE) > _META_CACHE_SIZE:
+                _META_CACHE.popitem(last=False)
+    return meta
 
 
 def body_text(lines: tuple[str, ...] | list[str], start: int, end: int) -> str:
@@ -302,6 +328,26 @@ def _section(lines: list[str], h: Heading, anchor: str, version: int, end: int) 
     )
 
 
+#: LOOSE_ANCHOR_RE on every line of a text at once (lines never hold a newline).
+_LOOSE_ANCHOR_LINES = re.compile(
+    r"^[^\S\n]*<!--[^\S\n]*anchor[^\S\n]*:", re.IGNORECASE | re.MULTILINE
+)
+
+
+def _anchor_like(lines: Sequence[str], start: int) -> Iterator[int]:
+    """Indexes (from `start`) of the lines LOOSE_ANCHOR_RE matches, in order."""
+    if start >= len(lines):
+        return
+    joined = "\n".join(lines[start:]) if start else "\n".join(lines)
+    if "<!--" not in joined:
+        return
+    line, pos = start, 0
+    for m in _LOOSE_ANCHOR_LINES.finditer(joined):
+        line += joined.count("\n", pos, m.start())
+        pos = m.start()
+        yield line
+
+
 def _problems(
     lines: list[str], fm_end: int, anchored: list[tuple[Heading, str, int]], anchor_lines: set[int]
 ) -> list[Problem]:
@@ -313,8 +359,8 @@ def _problems(
                 Problem("duplicate_anchor", h.start, f"anchor {anchor!r} is used twice")
             )
         seen.setdefault(anchor, h.start)
-    for i in range(fm_end, len(lines)):
-        if i in anchor_lines or not LOOSE_ANCHOR_RE.match(lines[i]):
+    for i in _anchor_like(lines, fm_end):
+        if i in anchor_lines:
             continue
         if ANCHOR_RE.match(lines[i]):
             problems.append(
@@ -343,6 +389,129 @@ def parse(text: str) -> Document:
     doc = _parse(text)
     with _CACHE_LOCK:
         _CACHE[key] = doc
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return doc
+
+
+#: Set (the test suite does) to check every spliced parse against a full parse of its text.
+CHECK_SPLICE_ENV = "TOOLBELT_CHECK_RESULTS"
+
+
+def splice_body(
+    doc: Document,
+    section: Section,
+    lines: list[str],
+    new_end: int,
+    text: str,
+    found: ScanResult | None = None,
+) -> Document | None:
+    """The parse of `text` (split into `lines`): `doc`'s lines with `section`'s body lines
+    replaced by `lines[section.body_start:new_end]` (`found`: their scan, when made already),
+    derived from `doc` without scanning the rest again.
+    None when that cannot be done safely (the caller parses the whole text).
+
+    Sound because of what `edit.check_body` and the splice guarantee: the new body region
+    starts with a blank line after a top-level heading, holds no anchor-like line, and ends
+    with a blank line (or the end of the text) that leaves no fence or HTML block open; so
+    every line after it scans as it did (it starts at an anchor line or a top-level heading,
+    where nothing was open), and the region's own headings (deeper than the section's, never
+    anchored) are found by scanning just the region.
+    """
+    start, old_end = section.body_start, section.body_end
+    if doc.frontmatter_end == 0 and doc.lines and doc.lines[0] == "---":
+        return None  # an unclosed front-matter fence: a `---` in the body could close it
+    if not any(s is section for s in doc.sections):
+        return None  # not this parse's own section
+    delta = new_end - old_end
+    if found is None:
+        found = scan(lines[start:new_end])
+    region = [
+        Heading(h.start + start, h.end + start, h.level, h.text, h.setext) for h in found.headings
+    ]
+    if any(h.level <= section.level for h in region):
+        return None
+
+    def moved(hs: Sequence[Heading]) -> list[Heading]:
+        if not delta:
+            return list(hs)
+        return [Heading(h.start + delta, h.end + delta, h.level, h.text, h.setext) for h in hs]
+
+    starts = [h.start for h in doc.headings]
+    lo, hi = bisect_left(starts, start), bisect_left(starts, old_end)
+    headings = (*doc.headings[:lo], *region, *moved(doc.headings[hi:]))
+    un_starts = [h.start for h in doc.unanchored]
+    ulo, uhi = bisect_left(un_starts, start), bisect_left(un_starts, old_end)
+    unanchored = (*doc.unanchored[:ulo], *region, *moved(doc.unanchored[uhi:]))
+    sections: list[Section] = []
+    for s in doc.sections:
+        if s.anchor_line < section.anchor_line:
+            sections.append(s)
+        elif s is section:
+            body = body_text(lines, start, new_end)
+            sections.append(
+                Section(
+                    s.anchor,
+                    s.version,
+                    s.heading,
+                    s.level,
+                    s.anchor_line,
+                    s.heading_start,
+                    s.heading_end,
+                    start,
+                    new_end,
+                    body,
+                    content_hash(body),
+                )
+            )
+        elif not delta:
+            sections.append(s)
+        else:
+            sections.append(
+                Section(
+                    s.anchor,
+                    s.version,
+                    s.heading,
+                    s.level,
+                    s.anchor_line + delta,
+                    s.heading_start + delta,
+                    s.heading_end + delta,
+                    s.body_start + delta,
+                    s.body_end + delta,
+                    s.body,
+                    s.hash,
+                    s._items,
+                )
+            )
+    problems = tuple(
+        p if p.line <= start else Problem(p.kind, p.line + delta, p.message)
+        for p in doc.problems
+        if p.line <= start or p.line > old_end
+    )
+    return Document(
+        text=text,
+        lines=tuple(lines),
+        frontmatter=doc.frontmatter,
+        frontmatter_end=doc.frontmatter_end,
+        meta=doc.meta,
+        headings=headings,
+        sections=tuple(sections),
+        unanchored=unanchored,
+        problems=problems,
+    )
+
+
+def remember(doc: Document) -> Document:
+    """Put a document parsed another way (`splice_body`) in the parse cache, so the next
+    `parse` of its text finds it; under TOOLBELT_CHECK_RESULTS=1 it must equal a full parse."""
+    if os.environ.get(CHECK_SPLICE_ENV) == "1":
+        full = _parse(doc.text)
+        if full != doc:
+            raise AssertionError("a spliced parse differs from the full parse of its text")
+    key = content_hash(doc.text)
+    with _CACHE_LOCK:
+        _CACHE[key] = doc
+        _CACHE.move_to_end(key)
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return doc

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import re
 
-from toolbelt.grammar.blocks import scan
+from toolbelt.grammar.blocks import ScanResult, scan
 from toolbelt.grammar.document import (
     ANCHOR_ID_RE,
     LOOSE_ANCHOR_RE,
     Document,
     Section,
     parse,
+    remember,
+    splice_body,
 )
 from toolbelt.grammar.structure import StructureError
+from toolbelt.text import mark_canonical
 
 _FM_FENCE_RE = re.compile(r"^(?:---|\.\.\.)\s*$")
 
@@ -33,6 +36,12 @@ def _as_written(body: str) -> str:
 def check_body(body: str, level: int) -> None:
     """Refuse a body that would add, end or swallow sections wherever it is placed."""
     lines = body.split("\n")
+    _check_lines(lines)
+    _check_scan(scan([*lines, ""]), level)
+
+
+def _check_lines(lines: list[str]) -> None:
+    """`check_body`'s refusals that look at single lines: anchors, a front-matter fence."""
     for number, line in enumerate(lines, start=1):
         if LOOSE_ANCHOR_RE.match(line):
             raise StructureError(
@@ -47,9 +56,12 @@ def check_body(body: str, level: int) -> None:
             "use *** for a thematic break.",
             "frontmatter_fence",
         )
-    # A blank line always follows the body in the file (see _body_region), and it closes an
-    # HTML block of kinds 6-7: only what survives it would swallow the next section.
-    result = scan([*lines, ""])
+
+
+def _check_scan(result: ScanResult, level: int) -> None:
+    """`check_body`'s refusals that look at the body's block scan (followed by a blank line:
+    one always follows the body in the file (see _body_region), and it closes an HTML block
+    of kinds 6-7, so only what survives it would swallow the next section)."""
     for h in result.headings:
         if h.level <= level:
             kind = "setext " if h.setext else ""
@@ -75,21 +87,40 @@ def _body_region(body: str, followed: bool) -> list[str]:
     return region
 
 
-def _splice(doc: Document, start: int, end: int, region: list[str]) -> str:
-    lines = list(doc.lines)
-    followed = any(line.strip() for line in lines[end:])
-    if not followed:
-        return "\n".join(lines[:start] + region) + "\n"
-    return "\n".join(lines[:start] + region + lines[end:])
-
-
 def replace_body(doc: Document, section: Section, body: str) -> str:
-    """The document with `section`'s body replaced by `body` (checked)."""
+    """The document with `section`'s body replaced by `body` (checked).
+
+    The new text's parse is derived from `doc` (`splice_body`: only the new body is scanned)
+    and cached, so the write's later steps find it without parsing the whole text again."""
     body = _as_written(body)
-    check_body(body, section.level)
-    followed = any(line.strip() for line in doc.lines[section.body_end :])
-    text = _splice(doc, section.body_start, section.body_end, _body_region(body, followed))
-    verify_unchanged_except(doc, parse(text), changed=section.anchor)
+    _check_lines(body.split("\n"))
+    start, end = section.body_start, section.body_end
+    followed = any(line.strip() for line in doc.lines[end:])
+    region = _body_region(body, followed)
+    lines = list(doc.lines)
+    if followed:
+        new_lines = lines[:start] + region + lines[end:]
+        new_end = start + len(region)
+    else:
+        new_lines = [*lines[:start], *region, ""]
+        new_end = len(new_lines)
+    # The new body as it lands in the file, ending in a blank line: its scan is the one
+    # check_body makes (leading and extra trailing blank lines change nothing), and the one
+    # splice_body needs.
+    found = scan(new_lines[start:new_end])
+    try:
+        _check_scan(found, section.level)
+    except StructureError:
+        check_body(body, section.level)  # the refusal, with the body's own line numbers
+        raise
+    text = "\n".join(new_lines)
+    spliced = splice_body(doc, section, new_lines, new_end, text, found)
+    after = parse(text) if spliced is None else remember(spliced)
+    verify_unchanged_except(doc, after, changed=section.anchor)
+    if len(text) > 1 and text[-1] == "\n" != text[-2] and not text.startswith("\ufeff"):
+        # Every line is as canonicalization writes it (the parse's lines, the body's lines
+        # as written), so the text is canonical: the pipeline need not look again.
+        mark_canonical(text)
     return text
 
 

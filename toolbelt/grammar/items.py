@@ -8,6 +8,7 @@ item or the end of the list, so removing an item removes its continuation lines 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from toolbelt.grammar.structure import StructureError
@@ -40,9 +41,28 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+#: The lines `_first_item` acts on: fence lines and possible items (indented 0-3 spaces); every
+#: other line changes nothing there, inside a fence or out of it.
+_CANDIDATE_RE = re.compile(r"^ {0,3}(?:[-*+]|`{3,}|~{3,})", re.MULTILINE)
+
+
+def _candidates(lines: list[str]) -> Iterator[int]:
+    """Indexes of the lines `_CANDIDATE_RE` matches (every line, should one hold a newline)."""
+    joined = "\n".join(lines)
+    if joined.count("\n") != max(len(lines) - 1, 0):
+        yield from range(len(lines))
+        return
+    index, pos = 0, 0
+    for m in _CANDIDATE_RE.finditer(joined):
+        index += joined.count("\n", pos, m.start())
+        pos = m.start()
+        yield index
+
+
 def _first_item(lines: list[str]) -> int | None:
     fence: str | None = None
-    for i, line in enumerate(lines):
+    for index in _candidates(lines):
+        line = lines[index]
         fm = _FENCE_RE.match(line)
         if fence is not None:
             closes = fm and fm.group(1)[0] == fence[0] and len(fm.group(1)) >= len(fence)
@@ -55,7 +75,7 @@ def _first_item(lines: list[str]) -> int | None:
         if _indent(line) >= 4:
             continue
         if _ITEM_RE.match(line) and not _THEMATIC_RE.match(line):
-            return i
+            return index
     return None
 
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from toolbelt.errors import InvalidArgument
@@ -30,6 +30,10 @@ class LintSettings:
     """Rule id -> severity in force (None: the rule is off)."""
     caps: Mapping[str, Any]
     """The `[caps]` table as written."""
+    _limits: dict[str | None, dict[str, dict[str, int]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """`limits` by kind, once computed (read-only for callers)."""
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], rules: Sequence[Rule]) -> LintSettings:
@@ -49,7 +53,16 @@ class LintSettings:
         return cls(severity, caps)
 
     def limits(self, kind: str | None) -> dict[str, dict[str, int]]:
-        """Cap values by anchor ("" for the file and its defaults) for a file of `kind`."""
+        """Cap values by anchor ("" for the file and its defaults) for a file of `kind`
+        (the same dict each time: do not change it)."""
+        found = self._limits.get(kind)
+        if found is None:
+            if len(self._limits) > 256:
+                self._limits.clear()  # kinds are open-ended; keep the memo bounded
+            found = self._limits[kind] = self._compute_limits(kind)
+        return found
+
+    def _compute_limits(self, kind: str | None) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {"": {}}
         for name in CAP_NAMES:
             if name in self.caps:

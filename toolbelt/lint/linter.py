@@ -178,8 +178,14 @@ class Linter:
         if not found:
             return LintOutcome()
         if old is not None and before is not None:
+            # Only the prior findings of the rules that found something now can cancel one
+            # (`introduced` matches findings by rule): the other rules need not run again.
+            hit = {f.rule for f in found}
+            rules = [r for r in self.rules if r.info.id in hit]
+            if len(hit) > len(rules):  # a rule reporting under another id: run them all
+                rules = list(self.rules)
             prior = lint_document(
-                path, before, old, self.rules, self.settings, self.template,
+                path, before, old, rules, self.settings, self.template,
                 changed=changed, proposed=True,
             )  # fmt: skip
             found = introduced(prior, found)

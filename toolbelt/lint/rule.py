@@ -77,12 +77,19 @@ class LintContext:
     """The anchors a write changes; section rules look only at these. None: every section."""
     proposed: bool = False
     """True when the text is a write's canonical result rather than a file found on disk."""
+    _sections: tuple[Section, ...] | None = field(default=None, repr=False, compare=False)
+    """`sections`, once found."""
 
     def sections(self) -> list[Section]:
         """The sections a section-level rule should look at (only the changed ones on a write)."""
-        if self.changed is None:
-            return list(self.doc.sections)
-        return [s for s in self.doc.sections if s.anchor in self.changed]
+        found = self._sections
+        if found is None:
+            if self.changed is None:
+                found = self.doc.sections
+            else:
+                found = tuple(s for s in self.doc.sections if s.anchor in self.changed)
+            object.__setattr__(self, "_sections", found)
+        return list(found)
 
     def limit(self, name: str, anchor: str = "", default: int = 0) -> int:
         """A cap: the anchor's own, else the file-level value, else `default`."""

@@ -38,6 +38,7 @@ def _read_doc(session: Session, path: str) -> tuple[Document, bytes]:
     data = session.files.read_bytes(path, max_bytes=session.config.max_read_bytes)
     if data is None:
         raise not_found_file(session, path)
+    content_hash(data)  # remembered: the decoded text's hash (the parse cache's key) is this
     return parse(decode_text(data, path)), data
 
 
