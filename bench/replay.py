@@ -3,13 +3,14 @@
 The ledger is built first (`build`, its own child process) with batched appends of real-ish
 events: each file's import (its whole content), then section edits round-robin over the
 files, every event carrying the file's new content (stored as a delta against the one before,
-a keyframe every `keyframe_interval`), its section hashes and the ids a tool call records.
+a keyframe every `keyframe_interval`), the section it changed and the ids a tool call records
+(as the write pipeline records them).
 
 Then the group (`group`) measures, interleaved:
 - replay_file: one file as of a random seq (`Workspace.show`: resolve_cutoff, latest, content,
   what `toolbelt show --at` does)
 - replay_workspace: every file as of a random seq into a new directory (`Workspace.replay`,
-  what `toolbelt replay --at` does; files written atomically and fsynced)
+  what `toolbelt replay --at` does; files written atomically, the copy synced once)
 - verify: `verify_ledger` on the whole ledger (chain, MACs, statuses, every content rebuilt)
 """
 
@@ -112,7 +113,7 @@ def build(root: Path) -> GroupOut:
                     lint={},
                     data={
                         "tool": "md_patch_section",
-                        "sections": dict(sections[f]),
+                        "changed_sections": {f"s{k}": sections[f][f"s{k}"]},
                         "host": host,
                     },
                     content=data,

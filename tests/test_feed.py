@@ -238,12 +238,19 @@ def test_a_follower_sees_every_committed_event_once_while_writers_run(
         )
         for n in range(4)
     ]
-    for w in writers:
-        _, err = w.communicate(timeout=300)
-        assert w.returncode == 0, err
-    with toolbelt.open_workspace(workspace_dir) as ws:
-        expected = [s for s in committed(ws.ledger) if s > start]
-    stop.write_text("", encoding="utf-8")  # the follower ends once it has caught up
+    try:
+        for w in writers:
+            _, err = w.communicate(timeout=300)
+            assert w.returncode == 0, err
+        with toolbelt.open_workspace(workspace_dir) as ws:
+            expected = [s for s in committed(ws.ledger) if s > start]
+    finally:
+        stop.write_text("", encoding="utf-8")  # the follower ends once it has caught up
+        for proc in (*writers, follower):
+            try:
+                proc.wait(60 if proc is follower else 1)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     out, err = follower.communicate(timeout=60)
     assert follower.returncode == 0, err
     got = [int(line.split()[0]) for line in out.splitlines()]

@@ -194,3 +194,70 @@ def test_md_context_returns_the_outline_or_a_section_with_its_recent_events(
     assert none["events"] == [] and none["more_events"] is False
     assert err(ws.call("md_context", {"path": OVERVIEW, "anchor": "nope"}))["code"] == "not_found"
     assert err(ws.call("md_context", {"path": "users/u2/overview.md"}))["code"] == "out_of_scope"
+
+
+def test_events_query_filters_journal_events_by_tag(ws: Workspace) -> None:
+    def tagged(tags: list[str], text: str) -> int:
+        args = {"type": "learning_captured", "data": {"learning": text}, "tags": tags}
+        seq: int = ok(ws.call("events_append", args))["event"]["seq"]
+        return seq
+
+    a = tagged(["run_plan"], 'mentions "tags":["sleep"] in its text')
+    b = tagged(["sleep", "knee"], "plain")
+    c = tagged(["runxplan"], "a wildcard would match this one")
+    d = tagged(["Sleep".lower() + "-late"], "a prefix is not the tag")
+
+    def query(tags: list[str]) -> list[int]:
+        events = ok(ws.call("events_query", {"tags": tags, "limit": 50}))["events"]
+        return [e["seq"] for e in events]
+
+    assert query(["sleep"]) == [b]  # not the text that quotes it, not a longer tag
+    assert query(["run_plan"]) == [a]  # "_" is not a wildcard
+    assert query(["knee", "runxplan"]) == [b, c]
+    assert query(["sleep-late"]) == [d]
+    assert query(["nothing"]) == []
+    # Combined with other filters.
+    assert ok(ws.call("events_query", {"tags": ["sleep"], "types": ["audit"]}))["events"] == []
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def bare_ledger(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    from support import TEST_KEYS
+
+    from toolbelt.keys import parse_env
+    from toolbelt.ledger import Ledger
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    ledger = Ledger.create(url, parse_env(TEST_KEYS))
+    yield ledger
+    ledger.close()
+
+
+def test_the_tag_filter_is_exact_on_both_backends(bare_ledger: Any) -> None:
+    from toolbelt.ledger import EventFilter, NewEvent
+    from toolbelt.ops.journal import OP
+
+    def append(tags: list[str], fields: dict[str, Any]) -> int:
+        data: dict[str, Any] = {"v": 1, "fields": fields}
+        if tags:
+            data["tags"] = tags
+        ev = NewEvent(type="action", op=OP, actor_id="t", actor_type="agent", data=data)
+        seq: int = bare_ledger.append([ev], status="committed")[0]["seq"]
+        return seq
+
+    a = append(["a_b"], {"action": "x"})
+    b = append(["axb", "c%d"], {"action": '"tags":["a_b"]'})
+    c = append([], {"action": "a_b"})
+    d = append(["back\\slash"], {"action": "y"})
+
+    def query(*tags: str) -> list[int]:
+        return [e["seq"] for e in bare_ledger.query(EventFilter(tags=list(tags), limit=50))]
+
+    assert query("a_b") == [a]
+    assert query("axb") == [b] and query("c%d") == [b]
+    assert query("c") == [] and query("%") == [] and query("_") == []
+    assert query("back\\slash") == [d]
+    assert c not in query("a_b", "axb", "c%d", "back\\slash")

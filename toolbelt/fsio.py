@@ -204,8 +204,12 @@ class SafeRoot:
         if self.fault is not None:
             self.fault(name)
 
-    def write_atomic(self, path: str, data: bytes) -> None:
-        """Replace (or create) `path` with `data` durably, never following a symlink."""
+    def write_atomic(self, path: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace (or create) `path` with `data` durably, never following a symlink.
+
+        `durable=False` skips the file's and the directory's fsync (still atomic: a reader
+        sees the old or the new bytes): for a copy written in bulk and synced once after
+        (`Workspace.replay`)."""
         *parents, name = path.split("/")
         dfd = self._open_dir(parents, path, create=True, for_write=True)
         try:
@@ -233,7 +237,8 @@ class SafeRoot:
                     while view:
                         written = os.write(fd, view)
                         view = view[written:]
-                    os.fsync(fd)
+                    if durable:
+                        os.fsync(fd)
                 finally:
                     os.close(fd)
                 self._step("file_synced")
@@ -243,7 +248,8 @@ class SafeRoot:
                     os.unlink(tmp, dir_fd=dfd)
                 raise
             self._step("file_renamed")
-            os.fsync(dfd)
+            if durable:
+                os.fsync(dfd)
         finally:
             os.close(dfd)
 

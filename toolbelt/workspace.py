@@ -181,8 +181,15 @@ class Workspace:
             )
         state = self.ledger.state_at(seq)
         target = SafeRoot(_mkdir(out))
+        paths: dict[str, list[str]] = {}
         for path, digest in state.items():
-            target.write_atomic(path, self.ledger.content(digest))
+            paths.setdefault(digest, []).append(path)
+        # Contents read in bulk (each checked against its hash); files written without a sync
+        # each, then the whole copy synced once.
+        for digest, data in self.ledger.iter_contents(paths):
+            for path in paths[digest]:
+                target.write_atomic(path, data, durable=False)
+        os.sync()
         return {"cutoff_seq": seq, "files": len(state), "out": str(out)}
 
     def scaffold(self, kind: str, item_id: str, owner: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -40,6 +40,9 @@ class EventsQueryArgs(Args):
     path: str | None = Field(None, max_length=PATH_CHARS, description="Only events for this file.")
     anchor: str | None = Field(None, max_length=64, description="Only events for this anchor.")
     types: list[str] | None = Field(None, max_length=20, description="Only these event types.")
+    tags: list[Annotated[str, Field(max_length=40)]] | None = Field(
+        None, max_length=10, description="Only journal events with any of these tags."
+    )
     actor_id: str | None = Field(None, max_length=200, description="Only events by this actor.")
     correlation_id: str | None = Field(
         None,
@@ -71,6 +74,7 @@ def events_query(session: Session, a: EventsQueryArgs) -> dict[str, Any]:
         path=a.path,
         anchor=a.anchor,
         types=a.types,
+        tags=a.tags,
         actor_id=a.actor_id,
         owner=session.ctx.owner,
         correlation_id=a.correlation_id,
@@ -97,8 +101,9 @@ def events_query(session: Session, a: EventsQueryArgs) -> dict[str, Any]:
 TOOLS = (
     Tool(
         "events_query",
-        "Query the ledger's events for your files (who changed what, when and why), filtered by "
-        "path, anchor, types, actor, correlation id, time or an after_seq cursor. Returns "
+        "Query the ledger's events for your files (who changed what, when and why) and your "
+        "journal events, filtered by path, anchor, types, tags, actor, correlation id, time or "
+        "an after_seq cursor. Returns "
         "compact events[] (oldest first unless order='desc'; null and empty fields left out) and "
         "next_after_seq to poll for newer ones.",
         EventsQueryArgs,
