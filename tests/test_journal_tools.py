@@ -261,3 +261,60 @@ def test_the_tag_filter_is_exact_on_both_backends(bare_ledger: Any) -> None:
     assert query("c") == [] and query("%") == [] and query("_") == []
     assert query("back\\slash") == [d]
     assert c not in query("a_b", "axb", "c%d", "back\\slash")
+
+
+def test_history_views_show_journal_events(ws: Workspace, maintainer: Workspace) -> None:
+    from toolbelt.history import file_history, journal_about, timeline
+
+    ok(ws.call("md_patch_section", {"path": OVERVIEW, "anchor": "goals", "body": "- 10k\n"}))
+    ok(
+        ws.call(
+            "events_append",
+            {
+                **DECISION,
+                "path": OVERVIEW,
+                "anchor": "goals",
+                "narrative": "She chose Sundays.",
+                "tags": ["plan"],
+                "rationale": "work on Saturdays",
+            },
+        )
+    )
+    ok(ws.call("events_append", {"type": "task_completed", "data": {"task": "Weekly review"}}))
+    # File history: versions only; the journal events about the file beside them.
+    assert all(v["hash"] for v in file_history(ws.ledger, OVERVIEW))
+    (about,) = journal_about(ws.ledger, OVERVIEW, "goals")
+    assert about["what"] == "decided Long runs on Sunday" and about["tags"] == ["plan"]
+    assert journal_about(ws.ledger, OVERVIEW, "summary") == []
+    # Every timeline format shows them; a journal event about no file is under "Journal".
+    since = ws.ledger.event(ws.ledger.head()[0] - 2)["ts"]  # type: ignore[index]
+    line = timeline(ws.ledger, since=since, owner="u1")
+    assert f"decision_made · `{OVERVIEW}` § goals: decided Long runs on Sunday" in line
+    assert "She chose Sundays.; tags: plan" in line and "(why: “work on Saturdays”)" in line
+    assert "1 change · 2 journal events · 1 file" in line
+    grouped = timeline(ws.ledger, since=since, owner="u1", fmt="grouped")
+    goals = grouped.index("### goals")
+    assert goals < grouped.index("decided Long runs on Sunday") < grouped.index("## Journal")
+    assert grouped.index("## Journal") < grouped.index("completed Weekly review")
+    story = timeline(ws.ledger, since=since, owner="u1", fmt="narrative")
+    assert "**agent-test (agent)**" in story
+    assert f"it rewrote `{OVERVIEW}` § goals." in story
+    assert f"it decided Long runs on Sunday (about `{OVERVIEW}` § goals). She chose" in story
+    assert "it completed Weekly review." in story
+
+
+def test_toolbelt_history_lists_journal_events_between_versions(
+    ws: Workspace, workspace_dir: Any, capsys: Any
+) -> None:
+    import json
+
+    from toolbelt.cli import main
+
+    ok(ws.call("events_append", {**DECISION, "path": OVERVIEW}))
+    assert main(["--workspace", str(workspace_dir), "history", OVERVIEW]) == 0
+    text = capsys.readouterr().out
+    assert "decision_made" in text and "(journal)" in text and "import" in text
+    assert main(["--workspace", str(workspace_dir), "--json", "history", OVERVIEW]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [j["type"] for j in shown["journal"]] == ["decision_made"]
+    assert all(v["hash"] for v in shown["versions"])

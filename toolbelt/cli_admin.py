@@ -260,22 +260,43 @@ def cmd_history(args: argparse.Namespace) -> int:
                 print(f"{len(written)} version(s) written to {out}")
             return 0
         versions = history.file_history(ws.ledger, path, args.anchor, limit=args.limit)
+        journal = history.journal_about(ws.ledger, path, args.anchor, limit=args.limit)
     if args.json:
-        emit_json({"path": path, "anchor": args.anchor, "versions": versions})
+        emit_json({"path": path, "anchor": args.anchor, "versions": versions, "journal": journal})
         return 0
     rows = [
-        [
-            str(v["seq"]),
-            v["ts"][:19].replace("T", " "),
-            v["actor_id"],
-            v["op"],
-            short(v["hash"]),
-            (v["rationale"] or "")
-            + "".join(f" [cap override {o['rule']}: {o['rationale']}]" for o in v["overrides"]),
-        ]
+        (
+            int(v["seq"]),
+            [
+                str(v["seq"]),
+                v["ts"][:19].replace("T", " "),
+                v["actor_id"],
+                v["op"],
+                short(v["hash"]),
+                (v["rationale"] or "")
+                + "".join(f" [cap override {o['rule']}: {o['rationale']}]" for o in v["overrides"]),
+            ],
+        )
         for v in versions
     ]
-    print(table(rows, ["seq", "ts (UTC)", "actor", "op", "hash", "rationale"]))
+    # Journal events about the file (or section), between its versions.
+    rows += [
+        (
+            int(j["seq"]),
+            [
+                str(j["seq"]),
+                j["ts"][:19].replace("T", " "),
+                j["actor_id"],
+                j["type"],
+                "(journal)",
+                j["what"] + (f" — {j['rationale']}" if j["rationale"] else ""),
+            ],
+        )
+        for j in journal
+    ]
+    rows.sort(key=lambda r: -r[0])
+    shown = [r for _, r in rows][: args.limit] if args.limit else [r for _, r in rows]
+    print(table(shown, ["seq", "ts (UTC)", "actor", "op", "hash", "rationale / what"]))
     return 0
 
 

@@ -24,7 +24,7 @@ from toolbelt.textdiff import unified_diff
 JOURNAL_OP = "record"
 """The op of journal events (`toolbelt.ops.journal`)."""
 
-__all__ = ["file_history", "materialize", "parse_when", "timeline"]
+__all__ = ["file_history", "journal_about", "materialize", "parse_when", "timeline"]
 
 TimelineFormat = Literal["timeline", "grouped", "narrative"]
 FORMATS = ("timeline", "grouped", "narrative")
@@ -236,6 +236,37 @@ def file_history(
         }
         for ev, digest in reversed(versions)
     ]
+    return out if limit is None else out[:limit]
+
+
+def journal_about(
+    ledger: Ledger, path: str, anchor: str | None = None, *, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The committed journal events that concern `path` (with `anchor`: that section), newest
+    first: seq, ts, actor_id, type, anchor, what (its verb and fields, one line), tags,
+    narrative, rationale."""
+    check_path(path)
+    out: list[dict[str, Any]] = []
+    for ev in _committed(ledger, EventFilter(path=path)):
+        if ev.get("after_hash") is not None or ev.get("op") != JOURNAL_OP:
+            continue
+        if anchor is not None and ev.get("anchor") != anchor:
+            continue
+        stored = ev.get("data") or {}
+        out.append(
+            {
+                "seq": ev["seq"],
+                "ts": ev["ts"],
+                "actor_id": ev["actor_id"],
+                "type": ev["type"],
+                "anchor": ev.get("anchor"),
+                "what": _journal_line(ev),
+                "tags": list(stored.get("tags") or []),
+                "narrative": stored.get("narrative"),
+                "rationale": ev.get("rationale"),
+            }
+        )
+    out.reverse()
     return out if limit is None else out[:limit]
 
 
