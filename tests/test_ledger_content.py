@@ -20,7 +20,7 @@ from toolbelt.ledger import chain
 from toolbelt.ledger import content as codec
 from toolbelt.ledger.tables import EventRow
 
-BLOCK = 4096  # content.encode_delta compares in blocks of this size first
+BLOCK = 4096  # edits placed around this size once exercised a block-wise compare
 KEYS = parse_env("k1:" + "1" * 64 + ",k2:" + "2" * 64)
 OTHER_K1 = parse_env("k1:" + "9" * 64)
 
@@ -38,6 +38,37 @@ def round_trip(base: bytes, target: bytes) -> bytes:
     out = codec.apply_delta(base, delta)
     assert out == target
     return delta
+
+
+def byte_by_byte(base: bytes, target: bytes) -> tuple[int, int]:
+    """The longest common prefix, then the longest common suffix of what is left: the
+    definition encode_delta's bisection must agree with (its deltas are stored)."""
+    limit = min(len(base), len(target))
+    prefix = 0
+    while prefix < limit and base[prefix] == target[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and base[-suffix - 1] == target[-suffix - 1]:
+        suffix += 1
+    return prefix, suffix
+
+
+@settings(max_examples=400)
+@given(
+    base=st.binary(max_size=300) | st.builds(lambda n: b"ab" * n, st.integers(0, 3000)),
+    edits=st.lists(
+        st.tuples(st.integers(0, 6000), st.integers(0, 8), st.binary(max_size=6)), max_size=3
+    ),
+)
+def test_delta_prefix_and_suffix_are_the_longest(
+    base: bytes, edits: list[tuple[int, int, bytes]]
+) -> None:
+    target = base
+    for at, remove, insert in edits:
+        target = _edit(target, min(at, len(target)), remove, insert)
+    prefix, suffix, middle = header(round_trip(base, target))
+    assert (prefix, suffix) == byte_by_byte(base, target)
+    assert middle == target[prefix : len(target) - suffix]
 
 
 # == keyframes ====================================================================================
