@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench soak clean
+.PHONY: demo test check bench profile soak clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# pyinstrument profiles of the cases whose targets are missed, into docs/profiles/.
+profile: $(STAMP)
+	$(BIN)/python -m bench.profile
 
 # The long variants: 1,000 SIGKILL rounds and 20x the fuzzing examples (about an hour).
 soak: $(STAMP)
