@@ -318,3 +318,13 @@ def test_toolbelt_history_lists_journal_events_between_versions(
     shown = json.loads(capsys.readouterr().out)
     assert [j["type"] for j in shown["journal"]] == ["decision_made"]
     assert all(v["hash"] for v in shown["versions"])
+
+
+def test_a_caller_changing_a_result_changes_no_later_answer(ws: Workspace) -> None:
+    """Parses are cached and shared; the front matter a result carries is the caller's own."""
+    for tool in ("md_list_sections", "md_context"):
+        first = ok(ws.call(tool, {"path": OVERVIEW}))
+        first["frontmatter"]["owner"] = "someone else"
+        first["frontmatter"]["injected"] = True
+        again = ok(ws.call(tool, {"path": OVERVIEW}))
+        assert again["frontmatter"]["owner"] == "u1" and "injected" not in again["frontmatter"]

@@ -6,6 +6,7 @@ section's body) and its recent history (file writes and journal events), compact
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import Field
@@ -66,7 +67,7 @@ def md_context(session: Session, a: MdContextArgs) -> dict[str, Any]:
     doc, data = _read_doc(session, a.path)
     result: dict[str, Any] = {"path": a.path, "hash": content_hash(data)}
     if a.anchor is None:
-        result["frontmatter"] = doc.meta
+        result["frontmatter"] = copy.deepcopy(doc.meta)  # the parse is shared
         result["sections"] = [
             {
                 "anchor": s.anchor,

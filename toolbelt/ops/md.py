@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -155,7 +156,7 @@ def md_list_sections(session: Session, a: MdListSectionsArgs) -> dict[str, Any]:
     return {
         "path": a.path,
         "hash": content_hash(data),
-        "frontmatter": doc.meta,
+        "frontmatter": copy.deepcopy(doc.meta),
         "file": session.linter.file_fullness(doc, len(data)),
         "sections": [_section_view(session, doc, s) for s in doc.sections],
     }
