@@ -220,31 +220,15 @@ def test_events_query_filters_journal_events_by_tag(ws: Workspace) -> None:
     assert ok(ws.call("events_query", {"tags": ["sleep"], "types": ["audit"]}))["events"] == []
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def bare_ledger(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
-    from support import TEST_KEYS
-
-    from toolbelt.keys import parse_env
-    from toolbelt.ledger import Ledger
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    ledger = Ledger.create(url, parse_env(TEST_KEYS))
-    yield ledger
-    ledger.close()
-
-
 def test_the_tag_filter_is_exact_on_both_backends(bare_ledger: Any) -> None:
+    from toolbelt.journal import JOURNAL_OP
     from toolbelt.ledger import EventFilter, NewEvent
-    from toolbelt.ops.journal import OP
 
     def append(tags: list[str], fields: dict[str, Any]) -> int:
         data: dict[str, Any] = {"v": 1, "fields": fields}
         if tags:
             data["tags"] = tags
-        ev = NewEvent(type="action", op=OP, actor_id="t", actor_type="agent", data=data)
+        ev = NewEvent(type="action", op=JOURNAL_OP, actor_id="t", actor_type="agent", data=data)
         seq: int = bare_ledger.append([ev], status="committed")[0]["seq"]
         return seq
 

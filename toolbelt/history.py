@@ -16,13 +16,11 @@ from typing import Any, Literal
 
 from toolbelt.errors import InvalidArgument, NotFound
 from toolbelt.grammar.document import Document, parse
+from toolbelt.journal import is_journal
 from toolbelt.ledger import Event, EventFilter, Ledger, parse_ts
 from toolbelt.paths import STATE_DIR, check_path
 from toolbelt.pipeline import unchanged
 from toolbelt.textdiff import unified_diff
-
-JOURNAL_OP = "record"
-"""The op of journal events (`toolbelt.ops.journal`)."""
 
 __all__ = ["file_history", "journal_about", "materialize", "parse_when", "timeline"]
 
@@ -248,7 +246,7 @@ def journal_about(
     check_path(path)
     out: list[dict[str, Any]] = []
     for ev in _committed(ledger, EventFilter(path=path)):
-        if ev.get("after_hash") is not None or ev.get("op") != JOURNAL_OP:
+        if not is_journal(ev):
             continue
         if anchor is not None and ev.get("anchor") != anchor:
             continue
@@ -354,7 +352,7 @@ def _changes(
     for ev in _committed(ledger, f):
         path = ev.get("path")
         if ev.get("after_hash") is None:
-            if ev.get("op") == JOURNAL_OP:
+            if is_journal(ev):
                 anchors = [ev["anchor"]] if ev.get("anchor") else []
                 out.append(_Change(ev, None, anchors, journal=True))
             continue

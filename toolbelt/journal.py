@@ -32,6 +32,9 @@ NAME = 200
 LIST = 20
 """Longest list field."""
 
+JOURNAL_OP = "record"
+"""The op of every journal event (they have no content: no before or after hash)."""
+
 #: The keys of a journal event's stored `data` (the type's fields sit under "fields").
 VERSION_KEY = "v"
 FIELDS_KEY = "fields"
@@ -113,6 +116,11 @@ class Audit(Data):
     check: str = Field(min_length=1, max_length=NAME, description="What was audited.")
     ok: bool = Field(description="Whether it passed.")
     finding: str | None = Field(None, max_length=TEXT, description="What was found.")
+
+
+def is_journal(event: Mapping[str, Any]) -> bool:
+    """Whether a ledger event is a journal event (not a version of a file)."""
+    return event.get("op") == JOURNAL_OP and event.get("after_hash") is None
 
 
 def _article(word: str) -> str:

@@ -154,35 +154,19 @@ class WritePipeline:
                 )
         check_sizes(op.args, self.config.max_file_bytes)
         self._step("resolved")
-        claim_key = op.args.get("idempotency_key") or (
-            f"call:{ctx.tool_call_id}" if ctx.tool_call_id else None
-        )
-        claim_scope = ctx.owner or f"maintainer:{ctx.actor_id}"
-        request_hash = content_hash(canonical_json({"tool": op.tool, "args": _request(op.args)}))
+        claim_scope, claim_key = claim_of(ctx, op.args.get("idempotency_key"))
+        request_hash = hash_request(op.tool, op.args)
         with self.locked():
             # One read for the incident, the idempotency record and each file's ledger state.
             pre = self.ledger.preflight(claim_scope, claim_key, op.paths)
-            incident = pre.incident
-            if incident is not None:
-                raise IntegrityError(
-                    "The ledger failed verification; writes wait for a maintainer.",
-                    hint="Nothing can be written until a maintainer runs `toolbelt verify` or "
-                    "`toolbelt recover` (docs/runbooks.md); reads still work.",
-                    details={
-                        "first_bad_seq": incident.get("first_bad_seq"),
-                        "detected_at": incident.get("detected_at"),
-                    },
-                )
+            if pre.incident is not None:
+                raise incident_error(pre.incident)
             # 5. Idempotency (checked first: a retry must not be judged on today's text).
             if claim_key is not None:
                 record = pre.record
                 if record is not None:
                     if record.request_hash != request_hash:
-                        raise IdempotencyConflict(
-                            f"idempotency_key {claim_key!r} was already used with other arguments.",
-                            hint="Use a new idempotency_key for a different request.",
-                            details={"idempotency_key": claim_key, "first_seqs": record.seqs},
-                        )
+                        raise idempotency_conflict(claim_key, record.seqs)
                     return self._replayed(record.outcome, record.seqs)
             # 6-7. Drift check, compute, guard, lint, append: again when a writer on another
             # host sharing the ledger got to one of these files first (its version is caught
@@ -207,11 +191,7 @@ class WritePipeline:
                     record = self.ledger.idempotency(claim_scope, claim_key or "")
                     if record is not None and record.request_hash == request_hash:
                         return self._replayed(record.outcome, record.seqs)
-                    raise IdempotencyConflict(
-                        f"idempotency_key {claim_key!r} was already used with other arguments.",
-                        hint="Use a new idempotency_key for a different request.",
-                        details={"idempotency_key": claim_key},
-                    ) from None
+                    raise idempotency_conflict(claim_key, None) from None
                 break
             if isinstance(attempt_out, dict):
                 return attempt_out
@@ -409,7 +389,7 @@ class WritePipeline:
             lint=lint.to_record(),
             data={
                 "tool": op.tool,
-                "changed_sections": _changed_sections(before_text, after),
+                "changed_sections": changed_sections(before_text, after),
                 "host": self.host_id,
                 **op.data,
             },
@@ -624,8 +604,42 @@ def _stray_anchors(doc: Document) -> list[str]:
     return [doc.lines[p.line - 1] for p in doc.problems if p.kind != "duplicate_anchor"]
 
 
-def _request(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in args.items() if k != "idempotency_key"}
+def claim_of(ctx: CallContext, key: str | None) -> tuple[str, str | None]:
+    """(scope, key) of a write's idempotency claim: the key given, else the provider's call id
+    (`call:<tool_call_id>`), else none; scoped to the owner (a maintainer: its actor)."""
+    claim_key = key or (f"call:{ctx.tool_call_id}" if ctx.tool_call_id else None)
+    return ctx.owner or f"maintainer:{ctx.actor_id}", claim_key
+
+
+def hash_request(tool: str, args: dict[str, Any]) -> str:
+    """What a retry must repeat to be answered from the idempotency record: the tool and its
+    arguments, the key itself left out."""
+    request = {k: v for k, v in args.items() if k != "idempotency_key"}
+    return content_hash(canonical_json({"tool": tool, "args": request}))
+
+
+def incident_error(incident: dict[str, Any]) -> IntegrityError:
+    """The refusal of every write while an integrity incident is open."""
+    return IntegrityError(
+        "The ledger failed verification; writes wait for a maintainer.",
+        hint="Nothing can be written until a maintainer runs `toolbelt verify` or "
+        "`toolbelt recover` (docs/runbooks.md); reads still work.",
+        details={
+            "first_bad_seq": incident.get("first_bad_seq"),
+            "detected_at": incident.get("detected_at"),
+        },
+    )
+
+
+def idempotency_conflict(key: str | None, first_seqs: list[int] | None) -> IdempotencyConflict:
+    details: dict[str, Any] = {"idempotency_key": key}
+    if first_seqs is not None:
+        details["first_seqs"] = first_seqs
+    return IdempotencyConflict(
+        f"idempotency_key {key!r} was already used with other arguments.",
+        hint="Use a new idempotency_key for a different request.",
+        details=details,
+    )
 
 
 def _fill_events(result: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -642,20 +656,11 @@ def section_hashes(text: str) -> dict[str, str]:
     return {s.anchor: s.hash for s in parse(text).sections}
 
 
-def changed_sections(before: bytes | None, after: str) -> dict[str, str | None]:
+def changed_sections(before: str | None, after: str) -> dict[str, str | None]:
     """anchor -> new section hash (None: removed) of the sections a write changed, recorded
     with its event: a section's history skips the events that left it alone without reading
-    their content, and the event stays small however many sections the file has."""
-    was = {} if before is None else section_hashes(before.decode("utf-8", errors="replace"))
-    now = section_hashes(after)
-    changed: dict[str, str | None] = {a: h for a, h in now.items() if was.get(a) != h}
-    changed.update({a: None for a in was if a not in now})
-    return changed
-
-
-def _changed_sections(before: str | None, after: str) -> dict[str, str | None]:
-    """`changed_sections` for a write whose text before is already decoded (the parses of
-    both texts are the ones the write made: cached)."""
+    their content, and the event stays small however many sections the file has. (The
+    parses of both texts are the ones the write made: cached.)"""
     was = {} if before is None else section_hashes(before)
     now = section_hashes(after)
     changed: dict[str, str | None] = {a: h for a, h in now.items() if was.get(a) != h}

@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import Field
 
+from toolbelt.journal import is_journal
 from toolbelt.ledger import EventFilter
 from toolbelt.ops.common import PATH_CHARS, Args
-from toolbelt.ops.journal import is_journal, journal_fields
+from toolbelt.ops.journal import journal_fields
 from toolbelt.ops.md import _read_doc, _section
 from toolbelt.ops.results import MdContextResult
 from toolbelt.registry import Tool

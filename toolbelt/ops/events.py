@@ -22,7 +22,8 @@ COMPACT_DROP = ("status_detail", "status_ts", "data", "prev_hash", "event_hash",
 def compact(row: dict[str, Any]) -> dict[str, Any]:
     """An event as an agent sees it: no chain internals, no null or empty fields; a journal
     event's data (its fields, tags, narrative, related) is kept."""
-    from toolbelt.ops.journal import is_journal, journal_fields
+    from toolbelt.journal import is_journal
+    from toolbelt.ops.journal import journal_fields
 
     out = {}
     for key, value in row.items():

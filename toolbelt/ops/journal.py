@@ -13,18 +13,22 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from toolbelt.errors import IdempotencyConflict, IntegrityError, InvalidArgument, NotFound
-from toolbelt.journal import REGISTRY
+from toolbelt.errors import InvalidArgument, NotFound
+from toolbelt.journal import JOURNAL_OP, REGISTRY
 from toolbelt.ledger import EventFilter, IdempotencyClaim, NewEvent
-from toolbelt.ledger.chain import canonical_json
 from toolbelt.ledger.ledger import ClaimTaken
 from toolbelt.ops.common import EVIDENCE_CHARS, PATH_CHARS, Args, not_found_file
 from toolbelt.ops.results import EventsAppendBatchResult, EventsAppendResult
 from toolbelt.paths import check_path
-from toolbelt.pipeline import owner_of
+from toolbelt.pipeline import (
+    claim_of,
+    hash_request,
+    idempotency_conflict,
+    incident_error,
+    owner_of,
+)
 from toolbelt.registry import Tool
 from toolbelt.session import Session
-from toolbelt.text import content_hash
 
 OP = "record"
 """The `op` of every journal event."""
@@ -171,7 +175,7 @@ def _new_event(
             raise not_found_file(session, entry.path)
     return NewEvent(
         type=entry.type,
-        op=OP,
+        op=JOURNAL_OP,
         actor_id=ctx.actor_id,
         actor_type=ctx.actor_type,
         path=entry.path,
@@ -225,18 +229,11 @@ def record(
         for (e, why, ev), data in zip(entries, datas, strict=True)
     ]
     _check_related(session, [e for e, _, _ in entries])
-    claim_key = idempotency_key or (f"call:{ctx.tool_call_id}" if ctx.tool_call_id else None)
-    claim_scope = ctx.owner or f"maintainer:{ctx.actor_id}"
-    request = {k: v for k, v in args.items() if k != "idempotency_key"}
-    request_hash = content_hash(canonical_json({"tool": tool, "args": request}))
+    claim_scope, claim_key = claim_of(ctx, idempotency_key)
+    request_hash = hash_request(tool, args)
     pre = session.ledger.preflight(claim_scope, claim_key, [])
     if pre.incident is not None:
-        raise IntegrityError(
-            "The ledger failed verification; writes wait for a maintainer.",
-            hint="Nothing can be recorded until a maintainer runs `toolbelt verify` or "
-            "`toolbelt recover` (docs/runbooks.md); reads still work.",
-            details={"first_bad_seq": pre.incident.get("first_bad_seq")},
-        )
+        raise incident_error(pre.incident)
     record_ = pre.record
     if record_ is None and claim_key is not None:
         try:
@@ -257,20 +254,9 @@ def record(
     elif record_ is None:
         return session.ledger.append(events, status="committed")
     if record_ is None or record_.request_hash != request_hash:
-        details: dict[str, Any] = {"idempotency_key": claim_key}
-        if record_ is not None:
-            details["first_seqs"] = record_.seqs
-        raise IdempotencyConflict(
-            f"idempotency_key {claim_key!r} was already used with other arguments.",
-            hint="Use a new idempotency_key for a different request.",
-            details=details,
-        )
+        raise idempotency_conflict(claim_key, None if record_ is None else record_.seqs)
     first = [session.ledger.event(seq) for seq in record_.seqs]
     return [dict(e, replayed=True) for e in first if e is not None]
-
-
-def is_journal(ev: dict[str, Any]) -> bool:
-    return ev.get("op") == OP and ev.get("after_hash") is None
 
 
 def journal_fields(ev: dict[str, Any]) -> dict[str, Any]:
