@@ -581,19 +581,23 @@ class LedgerContract:
         """`durable=False` commits without a disk sync (SQLite `synchronous=NORMAL`, PostgreSQL
         `synchronous_commit=off`) for that transaction only; every other one syncs."""
 
-        def setting(conn: Any) -> str:
-            if conn.dialect.name == "sqlite":
-                return {1: "off", 2: "on"}[conn.exec_driver_sql("PRAGMA synchronous").scalar()]
-            return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+        def setting(cur: Any) -> str:
+            if ledger.engine.dialect.name == "sqlite":
+                cur.execute("PRAGMA synchronous")
+                return {1: "off", 2: "on"}[cur.fetchone()[0]]
+            cur.execute("SHOW synchronous_commit")
+            return str(cur.fetchone()[0])
 
-        with ledger._write(durable=False) as conn:
-            assert setting(conn) == "off"
-        with ledger._write() as conn:
-            assert setting(conn) == "on"
-        with ledger._write(durable=False) as conn:
+        with ledger._raw_write(durable=False) as cur:
+            assert setting(cur) == "off"
+        with ledger._raw_write() as cur:
+            assert setting(cur) == "on"
+        with ledger._raw_write(durable=False) as cur:
             pass
-        with ledger._read() as conn:
-            assert setting(conn) == "on"
+        with ledger._raw_write() as cur:
+            assert setting(cur) == "on"
+        with ledger._write() as conn:
+            assert setting(conn.connection.driver_connection.cursor()) == "on"
         ledger.append([simple(body=b"a\n")])
         ledger.settle([1], "committed", durable=False)
         assert ledger.event(1)["status"] == "committed"  # type: ignore[index]

@@ -43,26 +43,20 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        options = conn.get_execution_options()
-        write = options.get("toolbelt_write", False)
-        # A commit that recovery could redo from the files (a settle) need not wait for the
-        # disk: in WAL mode the next durable commit syncs it too. Every other transaction on
-        # the connection is durable again.
-        want = "NORMAL" if write and not options.get("toolbelt_durable", True) else "FULL"
+        write = conn.get_execution_options().get("toolbelt_write", False)
+        # A settle on a pooled connection may have left it not waiting for the disk
+        # (`Ledger._pooled_raw_write`); every transaction through SQLAlchemy is durable.
         info = conn.connection.info
-        if info.get("synchronous", "FULL") != want:
-            conn.exec_driver_sql(f"PRAGMA synchronous={want}")
-            info["synchronous"] = want
+        if info.get("synchronous", "FULL") != "FULL":
+            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+            info["synchronous"] = "FULL"
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
 
-def lock_writer(conn: Connection, *, durable: bool = True) -> None:
-    """Serialize writers for the rest of this transaction (seq must be gapless); a transaction
-    that is not `durable` commits without waiting for the disk (see `Ledger.settle`)."""
+def lock_writer(conn: Connection) -> None:
+    """Serialize writers for the rest of this transaction (seq must be gapless)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
-        if not durable:
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     # SQLite: BEGIN IMMEDIATE already holds the database's single write lock.

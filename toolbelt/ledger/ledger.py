@@ -490,13 +490,12 @@ class Ledger:
             raise
 
     @contextmanager
-    def _write(self, *, durable: bool = True) -> Iterator[Connection]:
-        """A write transaction holding the writer lock until commit; unless `durable`, the
-        commit does not wait for the disk (a later durable commit makes it durable too)."""
+    def _write(self) -> Iterator[Connection]:
+        """A durable write transaction holding the writer lock until commit."""
         with self._retrying_busy(), self.engine.connect() as plain:
-            conn = plain.execution_options(toolbelt_write=True, toolbelt_durable=durable)
+            conn = plain.execution_options(toolbelt_write=True)
             with conn.begin():
-                lock_writer(conn, durable=durable)
+                lock_writer(conn)
                 yield conn
 
     @contextmanager
