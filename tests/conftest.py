@@ -9,6 +9,8 @@ import pytest
 from support import TEST_KEYS, copy_embedded
 
 import toolbelt
+from toolbelt.keys import parse_env
+from toolbelt.ledger import Ledger
 from toolbelt.workspace import Workspace
 
 PG_ADMIN_URL = os.environ.get(
@@ -79,3 +81,15 @@ def pg_url(pg_server: str) -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(admin, autocommit=True) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def bare_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """An empty ledger with no workspace, on each backend in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    ledger = Ledger.create(url, parse_env(TEST_KEYS))
+    yield ledger
+    ledger.close()

@@ -11,16 +11,13 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from support import TEST_KEYS
 
 import toolbelt
 from toolbelt.cli import main
 from toolbelt.feed import Stall, follow, poll
-from toolbelt.keys import parse_env
 from toolbelt.ledger import EventFilter, Ledger, NewEvent
 from toolbelt.workspace import Workspace
 
@@ -121,17 +118,6 @@ def test_follow_waits_for_new_events_and_reports_a_stall(maintainer: Workspace) 
         done.set()
         thread.join(5)
     assert not thread.is_alive()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def bare_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    ledger = Ledger.create(url, parse_env(TEST_KEYS))
-    yield ledger
-    ledger.close()
 
 
 def test_out_of_order_settles_are_neither_skipped_nor_repeated(bare_ledger: Ledger) -> None:

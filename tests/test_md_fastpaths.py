@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from toolbelt.grammar import document as document_module
 from toolbelt.grammar.document import parse, splice_body
 from toolbelt.grammar.edit import check_body, replace_body
-from toolbelt.grammar.items import _FENCE_RE, _ITEM_RE, _THEMATIC_RE, _first_item, _indent
+from toolbelt.grammar.items import _first_item, _first_item_among
 from toolbelt.grammar.structure import StructureError
 from toolbelt.lint.engine import lint_document
 from toolbelt.lint.linter import Linter, introduced
@@ -223,22 +223,8 @@ def test_a_trimmed_diff_of_a_large_file_keeps_its_line_numbers() -> None:
 
 # -- list items -------------------------------------------------------------------------------
 def _first_item_every_line(lines: list[str]) -> int | None:
-    fence: str | None = None
-    for i, line in enumerate(lines):
-        fm = _FENCE_RE.match(line)
-        if fence is not None:
-            closes = fm and fm.group(1)[0] == fence[0] and len(fm.group(1)) >= len(fence)
-            if closes and not line.strip().lstrip(fence[0]):
-                fence = None
-            continue
-        if fm:
-            fence = fm.group(1)
-            continue
-        if _indent(line) >= 4:
-            continue
-        if _ITEM_RE.match(line) and not _THEMATIC_RE.match(line):
-            return i
-    return None
+    """The same search over every line, not only the candidates."""
+    return _first_item_among(lines, range(len(lines)))
 
 
 ITEM_PARTS = ["", " ", "  ", "    ", "\t", "-", "*", "+", "```", "~~~", "````", "- a", "x", "\n"]

@@ -8,7 +8,7 @@ item or the end of the list, so removing an item removes its continuation lines 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from toolbelt.grammar.structure import StructureError
@@ -60,8 +60,15 @@ def _candidates(lines: list[str]) -> Iterator[int]:
 
 
 def _first_item(lines: list[str]) -> int | None:
+    return _first_item_among(lines, _candidates(lines))
+
+
+def _first_item_among(lines: list[str], indexes: Iterable[int]) -> int | None:
+    """The first of `indexes` (in order) that starts a top-level bullet item outside a fence;
+    fences open and close only on the lines looked at, so `indexes` must hold every line
+    that could open or close one (`_candidates` does)."""
     fence: str | None = None
-    for index in _candidates(lines):
+    for index in indexes:
         line = lines[index]
         fm = _FENCE_RE.match(line)
         if fence is not None:
