@@ -29,6 +29,7 @@ not answer).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -38,6 +39,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,52 +135,15 @@ def _pg_drop(name: str) -> GroupOut:
     return GroupOut()
 
 
-def _write(pg: str | None) -> GroupOut:
-    from bench import write
+def _in(module: str, function: str, *args: Any) -> Callable[[], GroupOut]:
+    """`bench.<module>.<function>(*args)`, imported in the child process that runs it (this
+    process does not import the toolbelt)."""
 
-    return write.group(pg)
+    def run() -> GroupOut:
+        out: GroupOut = getattr(importlib.import_module(f"bench.{module}"), function)(*args)
+        return out
 
-
-def _batch(pg: str | None) -> GroupOut:
-    from bench import ledger
-
-    return ledger.group(pg)
-
-
-def _read() -> GroupOut:
-    from bench import read
-
-    return read.group()
-
-
-def _storage() -> GroupOut:
-    from bench import storage
-
-    return storage.group()
-
-
-def _build_replay(root: Path) -> GroupOut:
-    from bench import replay
-
-    return replay.build(root)
-
-
-def _build_query(root: Path) -> GroupOut:
-    from bench import query
-
-    return query.build(root)
-
-
-def _replay(root: Path) -> GroupOut:
-    from bench import replay
-
-    return replay.group(root)
-
-
-def _query(root: Path) -> GroupOut:
-    from bench import query
-
-    return query.group(root)
+    return run
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -202,29 +167,31 @@ def run() -> tuple[dict[str, GroupOut], dict[str, Any]]:
     base = Path(tempfile.mkdtemp(prefix="toolbelt-bench-"))
     try:
         if wanted("write"):
-            groups["write"] = in_child("write", lambda: _write(pg_url))
+            groups["write"] = in_child("write", _in("write", "group", pg_url))
         if wanted("append_batch"):
-            groups["append_batch"] = in_child("append_batch", lambda: _batch(pg_url))
+            groups["append_batch"] = in_child("append_batch", _in("ledger", "group", pg_url))
         if wanted("read"):
-            groups["read"] = in_child("read", _read)
+            groups["read"] = in_child("read", _in("read", "group"))
         log("storage, replay build and query build: running in parallel")
         start = time.perf_counter()
         children = {}
         if wanted("storage"):
-            children["storage"] = Child("storage", _storage)
+            children["storage"] = Child("storage", _in("storage", "group"))
         if wanted("replay"):
-            children["build_replay"] = Child("build_replay", lambda: _build_replay(base / "replay"))
+            children["build_replay"] = Child(
+                "build_replay", _in("replay", "build", base / "replay")
+            )
         if wanted("query"):
-            children["build_query"] = Child("build_query", lambda: _build_query(base / "query"))
+            children["build_query"] = Child("build_query", _in("query", "build", base / "query"))
         for name, child in children.items():
             groups[name] = child.result()
             log(f"{name}: done after {time.perf_counter() - start:.1f} s")
         extra["parallel_phase_s"] = round(time.perf_counter() - start, 1)
         os.sync()  # the builds' dirty pages go to disk before anything is timed again
         if wanted("replay"):
-            groups["replay"] = in_child("replay", lambda: _replay(base / "replay"))
+            groups["replay"] = in_child("replay", _in("replay", "group", base / "replay"))
         if wanted("query"):
-            groups["query"] = in_child("query", lambda: _query(base / "query"))
+            groups["query"] = in_child("query", _in("query", "group", base / "query"))
     finally:
         shutil.rmtree(base, ignore_errors=True)
         if pg_url is not None:
