@@ -9,7 +9,13 @@ from toolbelt.lint.rule import Finding, LintContext, RuleInfo, finding, tally
 
 
 class AnchorDuplicate:
-    info = RuleInfo("TB002", "anchor-duplicate", "An anchor id is used more than once.", "block")
+    info = RuleInfo(
+        "TB002",
+        "anchor-duplicate",
+        "An anchor id is used more than once.",
+        "block",
+        outline=True,
+    )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:
         first: dict[str, int] = {}

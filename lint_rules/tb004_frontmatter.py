@@ -13,6 +13,7 @@ class FrontmatterRequired:
         "frontmatter-required",
         "The file has no YAML front matter with kind, id, owner and schema.",
         "warn",
+        outline=True,
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:

@@ -11,6 +11,7 @@ class CanonicalSections:
         "canonical-sections",
         "A section the kind's template names is missing or out of order.",
         "warn",
+        outline=True,
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:

@@ -14,6 +14,7 @@ class SectionNotInTemplate:
         "section-not-in-template",
         "A section is not one of the kind's template sections.",
         "warn",
+        outline=True,
     )
 
     def check(self, ctx: LintContext) -> Iterator[Finding]:

@@ -789,3 +789,80 @@ def test_oversized_patch_is_refused_in_bounded_memory(ws: Workspace) -> None:
         tracemalloc.stop()
     assert err(env, "invalid_argument")["details"]["field"] == "patch"
     assert peak < 3 * len(patch) + 4 * MB, peak
+
+
+# -- outline rules ---------------------------------------------------------------------------------
+def _edits(text: str) -> Iterator[str]:
+    """Proposed versions of `text`: each section's body changed, grown past its caps and
+    emptied; an anchor renamed, duplicated, a section dropped and one added; the front matter
+    changed; a stray heading jump and an orphan anchor in a body."""
+    from toolbelt.grammar.document import parse
+
+    doc = parse(text)
+    lines = text.splitlines(keepends=True)
+    for s in doc.sections:
+        body = "".join(lines[s.body_start : s.body_end])
+        head, tail = "".join(lines[: s.body_start]), "".join(lines[s.body_end :])
+        yield head + "A changed paragraph.\n\n" + tail
+        yield head + "".join(f"- item {i} " + "x" * 40 + "\n" for i in range(60)) + "\n" + tail
+        yield head + "\n" + tail
+        yield head + body + "\n#### Deep\n\nText.\n\n" + tail
+        yield head + body + "\n<!-- anchor: orphan v1 -->\n\n" + tail
+        anchor_line = lines[s.anchor_line]
+        yield text.replace(anchor_line, anchor_line.replace(s.anchor, s.anchor + "-x"), 1)
+        yield text.replace(anchor_line, anchor_line.replace(s.anchor, doc.sections[0].anchor), 1)
+        yield "".join(lines[: s.anchor_line]) + tail
+    yield text + "\n<!-- anchor: extra v1 -->\n## Extra\n\nMore.\n"
+    yield text.replace("schema: 1", "schema: 2", 1)
+    yield text.replace("kind: ", "kind: x", 1)
+
+
+def _outcome(linter: Any, path: str, before: str, after: str, why: str | None) -> Any:
+    try:
+        out = linter(path, before, after, why)
+    except Exception as exc:  # a refusal: compare what it says
+        return (type(exc).__name__, str(exc), getattr(exc, "details", None))
+    return (out.recorded_warnings, out.recorded_overrides, out.omitted)
+
+
+def test_skipping_outline_rules_never_changes_a_writes_lint(ws: Workspace) -> None:
+    """A write that keeps the outline skips the outline rules (`RuleInfo.outline`); over the
+    embedded workspace's files and edits of every kind, the outcome (warnings, overrides,
+    refusals) is the one running every rule gives."""
+    import dataclasses
+
+    from toolbelt.lint.linter import Linter
+
+    linter = ws.pipeline.lint
+    assert isinstance(linter, Linter)
+    assert len(linter._body_rules) < len(linter.rules)  # some rules are outline rules
+
+    @dataclass
+    class Plain:
+        info: Any
+        check: Any
+
+    every = Linter(
+        [Plain(dataclasses.replace(r.info, outline=False), r.check) for r in linter.rules],
+        linter.settings,
+        linter._load_template,
+    )
+    assert every._body_rules == every.rules
+    compared = same_outline = 0
+    for file in sorted(ws.root.rglob("*.md")):
+        path = file.relative_to(ws.root).as_posix()
+        if path.startswith(".") or "/templates/" in f"/{path}":
+            continue
+        text = file.read_text(encoding="utf-8")
+        for after in _edits(text):
+            for why in (None, WHY):
+                got = _outcome(linter, path, text, after, why)
+                assert got == _outcome(every, path, text, after, why), (path, after)
+                compared += 1
+    from toolbelt.grammar.document import parse
+    from toolbelt.lint.linter import _same_outline
+
+    for file in sorted(ws.root.rglob("*.md")):
+        text = file.read_text(encoding="utf-8")
+        same_outline += sum(_same_outline(parse(text), parse(a)) for a in _edits(text))
+    assert compared > 200 and same_outline > 50

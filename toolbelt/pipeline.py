@@ -208,7 +208,7 @@ class WritePipeline:
                 raise
             # 9. Settle. Not waiting for the disk: the files are durable, and should the machine
             # lose this commit, recovery settles the events as committed from the files.
-            self.ledger.settle(seqs, "committed", durable=False)
+            self.ledger.settle(seqs, "committed", durable=False, appended=appended)
             self._step("settled")
         for ev in appended:
             ev["status"] = "committed"

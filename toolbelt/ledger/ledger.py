@@ -98,8 +98,8 @@ class _Statements:
     insert_event: str
     delete_claim: str
     insert_claim: str
-    content_exists: str
-    content_depth: str
+    content_state: str
+    preflight_path: str
     insert_content: str
     next_events: str
     next_events_until: str
@@ -145,8 +145,19 @@ class _Statements:
                 "idempotency",
                 ("scope", "key", "request_hash", "seqs", "outcome", "created_at", "expires_at"),
             ),
-            content_exists=q("SELECT 1 FROM contents WHERE hash = ?"),
-            content_depth=q("SELECT depth FROM contents WHERE hash = ?"),
+            # Whether a version is stored, and the delta depth of its base (one statement).
+            content_state=q(
+                "SELECT (SELECT 1 FROM contents WHERE hash = ?), "
+                "(SELECT depth FROM contents WHERE hash = ?)"
+            ),
+            # A write's preflight of one path: the open incident, the path's newest committed
+            # version and its open drift item (one statement, so one snapshot).
+            preflight_path=q(
+                "SELECT (SELECT value FROM meta WHERE key = ?), "
+                "(SELECT after_hash FROM events WHERE path = ? AND status = 'committed' "
+                "AND after_hash IS NOT NULL ORDER BY seq DESC LIMIT 1), "
+                "(SELECT id FROM drift WHERE path = ? AND status = 'open' LIMIT 1)"
+            ),
             insert_content=insert(
                 "contents", ("hash", "base_hash", "depth", "size", "codec", "data")
             ),
@@ -427,25 +438,38 @@ class Ledger:
     def preflight(self, scope: str, key: str | None, paths: Sequence[str]) -> Preflight:
         """What a write checks before it computes, in one read (one snapshot, a bare cursor:
         it runs before every write): the open incident, the live idempotency record for
-        (scope, key), and each path's `drift_state`."""
+        (scope, key), and each path's `drift_state`. The common call (one path, no key) is a
+        single statement; on SQLite it runs on the writer's own connection."""
+        with self._short_read(snapshot=key is not None or len(paths) != 1) as cur:
+            return self._preflight_in(cur, scope, key, paths)
+
+    def _preflight_in(
+        self, cur: Any, scope: str, key: str | None, paths: Sequence[str]
+    ) -> Preflight:
         m = self._sql.mark
-        with self._raw_read() as cur:
+        drift: dict[str, tuple[str | None, int | None]] = {}
+        if len(paths) == 1:
+            cur.execute(self._sql.preflight_path, (INCIDENT_KEY, paths[0], paths[0]))
+            value, latest, item = cur.fetchone()
+            drift[paths[0]] = (latest, None if item is None else int(item))
+        else:
             cur.execute(f"SELECT value FROM meta WHERE key = {m}", (INCIDENT_KEY,))
             found = cur.fetchone()
-            incident = json.loads(found[0]) if found and found[0] else None
-            record = None
-            if key is not None:
-                cur.execute(
-                    "SELECT scope, key, request_hash, seqs, outcome, expires_at FROM idempotency "
-                    f"WHERE scope = {m} AND key = {m}",
-                    (scope, key),
+            value = found[0] if found else None
+        incident = json.loads(value) if value else None
+        record = None
+        if key is not None:
+            cur.execute(
+                "SELECT scope, key, request_hash, seqs, outcome, expires_at FROM idempotency "
+                f"WHERE scope = {m} AND key = {m}",
+                (scope, key),
+            )
+            row = cur.fetchone()
+            if row is not None and row[5] >= now_ts():
+                record = IdempotencyRecord(
+                    row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]), row[5]
                 )
-                row = cur.fetchone()
-                if row is not None and row[5] >= now_ts():
-                    record = IdempotencyRecord(
-                        row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]), row[5]
-                    )
-            drift: dict[str, tuple[str | None, int | None]] = {}
+        if len(paths) != 1:
             for path in paths:
                 cur.execute(
                     "SELECT after_hash FROM events WHERE path = "
@@ -457,12 +481,12 @@ class Ledger:
                 cur.execute(
                     f"SELECT id FROM drift WHERE path = {m} AND status = 'open' LIMIT 1", (path,)
                 )
-                item = cur.fetchone()
+                found = cur.fetchone()
                 drift[path] = (
                     None if latest is None else latest[0],
-                    None if item is None else int(item[0]),
+                    None if found is None else int(found[0]),
                 )
-            return Preflight(incident, record, drift)
+        return Preflight(incident, record, drift)
 
     def set_meta(self, key: str, value: str | None) -> None:
         """Set (or, with None, remove) one entry of the ledger's meta table: bookkeeping such as
@@ -814,8 +838,9 @@ class Ledger:
         self, cur: Any, digest: str, data: bytes, base_hash: str | None, base: bytes | None
     ) -> None:
         sql = self._sql
-        cur.execute(sql.content_exists, (digest,))
-        if cur.fetchone() is not None:
+        cur.execute(sql.content_state, (digest, base_hash))
+        stored, depth = cur.fetchone()
+        if stored is not None:
             return
         if content_hash(data) != digest:
             raise ValueError("content does not match its hash")
@@ -824,17 +849,15 @@ class Ledger:
             base is not None
             and base_hash is not None
             and base_hash != digest
+            and depth is not None  # the base is stored
+            and depth + 1 < self.keyframe_interval
             # The delta is stored against base_hash's content: the base given must be that.
             and content_hash(base) == base_hash
         ):
-            cur.execute(sql.content_depth, (base_hash,))
-            found = cur.fetchone()
-            depth = None if found is None else found[0]
-            if depth is not None and depth + 1 < self.keyframe_interval:
-                delta = content.encode_delta(base, data)
-                # Verify the delta now: applying it must give exactly the new content.
-                if content.apply_delta(base, delta) == data:
-                    row = (base_hash, depth + 1, content.DELTA, delta)
+            delta = content.encode_delta(base, data)
+            # Verify the delta now: applying it must give exactly the new content.
+            if content.apply_delta(base, delta) == data:
+                row = (base_hash, depth + 1, content.DELTA, delta)
         if row is None:
             row = (None, 0, content.FULL, content.encode_full(data))
         cur.execute(sql.insert_content, (digest, row[0], row[1], len(data), row[2], row[3]))
@@ -848,12 +871,14 @@ class Ledger:
         detail: dict[str, Any] | None = None,
         release: str | None = None,
         durable: bool = True,
+        appended: Sequence[Event] | None = None,
     ) -> None:
         """Move pending events to `committed` or `failed`; a failure releases its claim.
 
         `durable=False` is for a settle that recovery would redo from the files should the
         machine lose it (the write path's commit after its files are renamed and synced): the
-        commit then does not wait for the disk."""
+        commit then does not wait for the disk. `appended`: the events as `append` returned
+        them (their event_hash and key_id), which spares reading them back."""
         if status not in ("committed", "failed"):
             raise ValueError(status)
         detail_json = chain.canonical_json(detail or {})
@@ -861,21 +886,25 @@ class Ledger:
         if not wanted:
             return
         m = self._sql.mark
+        update = (
+            f"UPDATE events SET status = {m}, status_ts = {m}, status_detail = {m}, "
+            f"status_mac = {m} WHERE seq = {m} AND status = 'pending'"
+        )
         with self._raw_write(durable=durable) as cur:
-            cur.execute(
-                "SELECT seq, event_hash, key_id FROM events WHERE status = 'pending' AND seq IN "
-                f"({', '.join([m] * len(wanted))})",
-                wanted,
-            )
-            rows = cur.fetchall()
+            if appended is not None and {e["seq"] for e in appended} >= set(wanted):
+                known = {e["seq"]: (e["event_hash"], e["key_id"]) for e in appended}
+                rows = [(seq, *known[seq]) for seq in wanted]
+            else:
+                cur.execute(
+                    "SELECT seq, event_hash, key_id FROM events WHERE status = 'pending' AND "
+                    f"seq IN ({', '.join([m] * len(wanted))})",
+                    wanted,
+                )
+                rows = cur.fetchall()
             ts = now_ts()
             for seq, ev_hash, key_id in rows:
                 mac = chain.status_mac(self.keyring, key_id, ev_hash, status, ts, detail_json)
-                cur.execute(
-                    f"UPDATE events SET status = {m}, status_ts = {m}, status_detail = {m}, "
-                    f"status_mac = {m} WHERE seq = {m}",
-                    (status, ts, detail_json, mac, seq),
-                )
+                cur.execute(update, (status, ts, detail_json, mac, seq))
             if release is not None and status == "failed":
                 # A failed write frees its idempotency key: a retry must be able to write.
                 cur.execute(f"SELECT scope, seqs FROM idempotency WHERE key = {m}", (release,))
@@ -1286,6 +1315,35 @@ class Ledger:
                     dbapi.rollback()
             finally:
                 dbapi.close()
+
+    @contextmanager
+    def _short_read(self, *, snapshot: bool) -> Iterator[Any]:
+        """A short read (no other ledger call inside it) on a bare cursor: on SQLite the
+        writer's own connection, which no pool checkout stands between, under the writer's
+        lock; elsewhere `_raw_read`. One transaction unless `snapshot` is False (a single
+        statement is its own snapshot)."""
+        if not self._own_writer:
+            with self._raw_read() as cur:
+                yield cur
+            return
+        with self._retrying_busy():
+            if not self._writer_lock.acquire(timeout=self.busy_timeout_ms / 1000):
+                raise self._busy()
+            try:
+                conn = self._writer
+                if conn is None or self._writer_pid != os.getpid():
+                    conn = self._open_writer()
+                cur = self._writer_cursor
+                if not snapshot:
+                    yield cur
+                    return
+                cur.execute("BEGIN")
+                try:
+                    yield cur
+                finally:
+                    conn.rollback()
+            finally:
+                self._writer_lock.release()
 
     def event_row_batches(
         self,

@@ -45,6 +45,8 @@ class Linter:
         templates: Callable[[str], str | None],
     ) -> None:
         self.rules = tuple(rules)
+        self._body_rules = tuple(r for r in self.rules if not getattr(r.info, "outline", False))
+        """The rules a write that keeps the file's outline must still run."""
         self.settings = settings
         self._load_template = templates
         self._templates: dict[str, Document | None] = {}
@@ -167,12 +169,17 @@ class Linter:
         doc = parse(after)
         changed: frozenset[str] | None = None
         old: Document | None = None
+        in_force: Sequence[Rule] = self.rules
         if before is not None:
             old = parse(before)
             hashes = {s.anchor: s.hash for s in old.sections}
             changed = frozenset(s.anchor for s in doc.sections if hashes.get(s.anchor) != s.hash)
+            if _same_outline(old, doc):
+                # Whatever an outline rule finds now it found before: nothing it could
+                # report is introduced, so it need not run on either text.
+                in_force = self._body_rules
         found = lint_document(
-            path, after, doc, self.rules, self.settings, self.template,
+            path, after, doc, in_force, self.settings, self.template,
             changed=changed, proposed=True,
         )  # fmt: skip
         if not found:
@@ -181,7 +188,7 @@ class Linter:
             # Only the prior findings of the rules that found something now can cancel one
             # (`introduced` matches findings by rule): the other rules need not run again.
             hit = {f.rule for f in found}
-            rules = [r for r in self.rules if r.info.id in hit]
+            rules = [r for r in in_force if r.info.id in hit]
             if len(hit) > len(rules):  # a rule reporting under another id: run them all
                 rules = list(self.rules)
             prior = lint_document(
@@ -206,6 +213,13 @@ class Linter:
             ],
             omitted=shown.omitted,
         )
+
+
+def _same_outline(a: Document, b: Document) -> bool:
+    """Whether two parses have the same front matter and the same anchors in order."""
+    if a.frontmatter != b.frontmatter or len(a.sections) != len(b.sections):
+        return False
+    return all(x.anchor == y.anchor for x, y in zip(a.sections, b.sections, strict=True))
 
 
 def introduced(prior: Sequence[Finding], found: Sequence[Finding]) -> list[Finding]:

@@ -27,6 +27,10 @@ class RuleInfo:
     fixable: bool = False
     parameters: Mapping[str, int] = field(default_factory=dict)
     """Parameter defaults; caps in `toolbelt.toml` override them per kind and anchor."""
+    outline: bool = False
+    """The rule's findings depend only on the file's outline (its front matter and its
+    sections' anchors, in order) and on which sections a write changed: a write that keeps the
+    outline as it was cannot introduce one, so the write's lint skips the rule."""
 
 
 @dataclass(frozen=True, slots=True)
