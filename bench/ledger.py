@@ -38,7 +38,7 @@ def group(pg_url: str | None) -> GroupOut:
         out.info["eventsourcing_synchronous"] = sync
 
         def append_sqlite_batch(_: int) -> None:
-            sqlite_ledger.append(events, status="committed")
+            sqlite_ledger.append(events, status="committed", brief=True)
 
         def es_insert_batch(i: int) -> None:
             recorder.insert_events(es_batches[i % len(es_batches)])
@@ -51,7 +51,7 @@ def group(pg_url: str | None) -> GroupOut:
             pg_ledger: Any = ledger(pg_url)
 
             def append_postgres_batch(_: int) -> None:
-                pg_ledger.append(events, status="committed")
+                pg_ledger.append(events, status="committed", brief=True)
 
             cases.append(Case("append_postgres_batch", append_postgres_batch, events=BATCH))
         run_rounds(cases, n_rounds, out)

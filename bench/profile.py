@@ -83,7 +83,7 @@ def append_sqlite_batch(root: Path) -> str:
     events = [new_event(i) for i in range(1000)]
     return _measure(
         "append_sqlite_batch",
-        lambda _: led.append(events, status="committed"),
+        lambda _: led.append(events, status="committed", brief=True),
         40,
         "1,000 events a transaction",
     )

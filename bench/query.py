@@ -67,7 +67,7 @@ def build(root: Path) -> GroupOut:
     start = time.perf_counter()
     for b in range(0, QUERY_EVENTS, BUILD_BATCH):
         batch = [_event(n, host, rng) for n in range(b, min(QUERY_EVENTS, b + BUILD_BATCH))]
-        ws.ledger.append(batch, status="committed")
+        ws.ledger.append(batch, status="committed", brief=True)
     elapsed = time.perf_counter() - start
     ws.close()
     db = root / ".toolbelt" / "ledger.sqlite3"

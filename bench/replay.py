@@ -57,7 +57,7 @@ def build(root: Path) -> GroupOut:
     def flush() -> None:
         nonlocal appended
         if pending:
-            ws.ledger.append(pending, status="committed")
+            ws.ledger.append(pending, status="committed", brief=True)
             appended += len(pending)
             pending.clear()
 

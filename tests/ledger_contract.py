@@ -299,6 +299,27 @@ class LedgerContract:
         assert seqs(again.append([simple()])) == [2]
         assert verify_ledger(again).ok
 
+    def test_a_brief_append_returns_ids_and_stores_the_same(
+        self, ledger: Ledger, open_ledger: Callable[..., Ledger]
+    ) -> None:
+        """`brief=True` (imports, backfills) returns seq, event_id, path and after_hash only;
+        what it stores is what a full append stores, chained and verified alike."""
+        events = [rich(i, f"notes/{i % 3}.md", body_of("x", i), None) for i in range(1, 6)]
+        brief = ledger.append(events, status="committed", brief=True)
+        assert [set(e) for e in brief] == [{"seq", "event_id", "path", "after_hash"}] * 5
+        assert seqs(brief) == [1, 2, 3, 4, 5]
+        stored = rows_by_seq(ledger)
+        for e, ev in zip(brief, events, strict=True):
+            row = stored[e["seq"]]
+            assert (row["event_id"], row["path"], row["after_hash"]) == (
+                e["event_id"],
+                ev.path,
+                ev.after_hash,
+            )
+        full = ledger.append(events[:2], status="committed")
+        assert {"data", "event_hash", "lint"} <= set(full[0])
+        assert verify_ledger(ledger).ok
+
     def test_a_version_1_ledger_is_migrated_on_open(
         self, ledger: Ledger, open_ledger: Callable[..., Ledger]
     ) -> None:

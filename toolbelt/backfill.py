@@ -606,7 +606,7 @@ def backfill(
                         ev.content = ledger.content(ev.after_hash)
                     ev.transaction_id = transaction_id
                     events.append(ev)
-                rows = ledger.append(events, status="committed")
+                rows = ledger.append(events, status="committed", brief=True)
                 appended.extend(int(r["seq"]) for r in rows)
                 no_hash += sum(1 for ev in events if ev.after_hash is None)
         done += len(batch)

@@ -311,7 +311,7 @@ class Workspace:
                     )
                 )
             if events:
-                for ev in self.ledger.append(events, status="committed"):
+                for ev in self.ledger.append(events, status="committed", brief=True):
                     adopted.append({"seq": ev["seq"], "path": ev["path"], "hash": ev["after_hash"]})
             # A file queued as `new` drift is reviewed by adopting it: its item closes.
             waiting = {d["path"]: d["id"] for d in self.ledger.drift_items("open")}

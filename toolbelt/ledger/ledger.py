@@ -608,8 +608,12 @@ class Ledger:
         claim: IdempotencyClaim | None = None,
         status: str = "pending",
         check_base: bool = False,
+        brief: bool = False,
     ) -> list[Event]:
         """Append events in one transaction (with their content and the idempotency claim).
+
+        The events come back as stored, or with `brief` only their seq, event_id, path and
+        after_hash (what imports and backfills keep: their JSON fields are not decoded again).
 
         With `check_base`, each event's `before_hash` must be its path's newest version in the
         ledger (committed or pending), checked under the writer lock: a writer on another host
@@ -624,7 +628,7 @@ class Ledger:
                 raise ValueError("an event with after_hash needs its content")
         if not self._own_writer:
             with self._raw_write() as cur:
-                return self._append_in(cur, events, claim, status, check_base)
+                return self._append_in(cur, events, claim, status, check_base, brief)
         # The hot path (SQLite): the writer connection, no context managers.
         lock = self._writer_lock
         if not lock.acquire(timeout=self.busy_timeout_ms / 1000):
@@ -636,7 +640,7 @@ class Ledger:
             cur = self._writer_cursor
             cur.execute("BEGIN IMMEDIATE")
             try:
-                out = self._append_in(cur, events, claim, status, check_base)
+                out = self._append_in(cur, events, claim, status, check_base, brief)
             except BaseException:
                 conn.rollback()
                 raise
@@ -656,6 +660,7 @@ class Ledger:
         claim: IdempotencyClaim | None,
         status: str,
         check_base: bool,
+        brief: bool = False,
     ) -> list[Event]:
         """`append`'s work inside its write transaction, on a bare cursor."""
         sql = self._sql
@@ -684,7 +689,7 @@ class Ledger:
             if ev.after_hash is not None:
                 assert ev.content is not None
                 self._store_content(cur, ev.after_hash, ev.content, ev.before_hash, ev.base)
-        rows, public = self._rows(events, head_seq, ts, prev, status)
+        rows, public = self._rows(events, head_seq, ts, prev, status, brief)
         if len(rows) == 1:
             cur.execute(sql.insert_event, rows[0])
         else:
@@ -713,10 +718,17 @@ class Ledger:
         return int(row[0]), str(row[1]), str(row[2])
 
     def _rows(
-        self, events: Sequence[NewEvent], head_seq: int, ts: str, prev: str, status: str
+        self,
+        events: Sequence[NewEvent],
+        head_seq: int,
+        ts: str,
+        prev: str,
+        status: str,
+        brief: bool = False,
     ) -> tuple[list[tuple[Any, ...]], list[Event]]:
-        """The stored rows (in `EVENT_COLUMNS` order) and the public events of a batch: ids,
-        chain and MACs computed straight from the Python values, JSON encoded once."""
+        """The stored rows (in `EVENT_COLUMNS` order) and the public events of a batch (with
+        `brief`, their seq, event_id, path and after_hash only): ids, chain and MACs computed
+        straight from the Python values, JSON encoded once."""
         keyring = self.keyring
         key_id = keyring.current
         key = keyring.keys[key_id]
@@ -801,6 +813,12 @@ class Ledger:
                     mac,
                 )
             )
+            if brief:
+                public.append(
+                    {"seq": seq, "event_id": event_id, "path": ev.path, "after_hash": ev.after_hash}
+                )
+                prev = ev_hash
+                continue
             public.append(
                 {
                     "seq": seq,
