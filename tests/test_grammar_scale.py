@@ -10,6 +10,7 @@ import sys
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
@@ -23,7 +24,6 @@ from toolbelt.grammar.document import (
     ANCHOR_RE,
     MAX_FRONTMATTER_DEPTH,
     Document,
-    Section,
     load_frontmatter,
     parse,
 )
@@ -91,33 +91,8 @@ class CountingStr(str):
 
 def _counted(n: int) -> Document:
     doc = parse(sections_text(n))
-    sections = tuple(
-        Section(
-            CountingStr(s.anchor),
-            s.version,
-            s.heading,
-            s.level,
-            s.anchor_line,
-            s.heading_start,
-            s.heading_end,
-            s.body_start,
-            s.body_end,
-            s.body,
-            s.hash,
-        )
-        for s in doc.sections
-    )
-    return Document(
-        doc.text,
-        doc.lines,
-        doc.frontmatter,
-        doc.frontmatter_end,
-        doc.meta,
-        doc.headings,
-        (*sections, sections[0]),  # one duplicate
-        doc.unanchored,
-        doc.problems,
-    )
+    sections = tuple(replace(s, anchor=CountingStr(s.anchor)) for s in doc.sections)
+    return replace(doc, sections=(*sections, sections[0]))  # one duplicate
 
 
 def test_duplicate_anchors_and_section_lookup_do_not_compare_anchors_pairwise() -> None:

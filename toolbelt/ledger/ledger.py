@@ -150,7 +150,7 @@ class _Statements:
                 "SELECT (SELECT 1 FROM contents WHERE hash = ?), "
                 "(SELECT depth FROM contents WHERE hash = ?)"
             ),
-            # A write's preflight of one path: the open incident, the path's newest committed
+            # A write's preflight of a path: the open incident, the path's newest committed
             # version and its open drift item (one statement, so one snapshot).
             preflight_path=q(
                 "SELECT (SELECT value FROM meta WHERE key = ?), "
@@ -447,12 +447,13 @@ class Ledger:
         self, cur: Any, scope: str, key: str | None, paths: Sequence[str]
     ) -> Preflight:
         m = self._sql.mark
+        value = None
         drift: dict[str, tuple[str | None, int | None]] = {}
-        if len(paths) == 1:
-            cur.execute(self._sql.preflight_path, (INCIDENT_KEY, paths[0], paths[0]))
+        for path in paths:
+            cur.execute(self._sql.preflight_path, (INCIDENT_KEY, path, path))
             value, latest, item = cur.fetchone()
-            drift[paths[0]] = (latest, None if item is None else int(item))
-        else:
+            drift[path] = (latest, None if item is None else int(item))
+        if not paths:
             cur.execute(f"SELECT value FROM meta WHERE key = {m}", (INCIDENT_KEY,))
             found = cur.fetchone()
             value = found[0] if found else None
@@ -468,23 +469,6 @@ class Ledger:
             if row is not None and row[5] >= now_ts():
                 record = IdempotencyRecord(
                     row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]), row[5]
-                )
-        if len(paths) != 1:
-            for path in paths:
-                cur.execute(
-                    "SELECT after_hash FROM events WHERE path = "
-                    f"{m} AND status = 'committed' AND after_hash IS NOT NULL "
-                    "ORDER BY seq DESC LIMIT 1",
-                    (path,),
-                )
-                latest = cur.fetchone()
-                cur.execute(
-                    f"SELECT id FROM drift WHERE path = {m} AND status = 'open' LIMIT 1", (path,)
-                )
-                found = cur.fetchone()
-                drift[path] = (
-                    None if latest is None else latest[0],
-                    None if found is None else int(found[0]),
                 )
         return Preflight(incident, record, drift)
 
@@ -539,12 +523,8 @@ class Ledger:
                 with self._pooled_raw_write(durable=durable) as cur:
                     yield cur
                 return
-            if not self._writer_lock.acquire(timeout=self.busy_timeout_ms / 1000):
-                raise self._busy()
+            conn = self._take_writer()
             try:
-                conn = self._writer
-                if conn is None or self._writer_pid != os.getpid():
-                    conn = self._open_writer()
                 cur = self._writer_cursor
                 if not durable:
                     cur.execute("PRAGMA synchronous=NORMAL")
@@ -561,6 +541,20 @@ class Ledger:
                         cur.execute("PRAGMA synchronous=FULL")
             finally:
                 self._writer_lock.release()
+
+    def _take_writer(self) -> Any:
+        """Acquire `_writer_lock` and return the SQLite writer connection (opened in this
+        process if need be). The caller releases the lock."""
+        if not self._writer_lock.acquire(timeout=self.busy_timeout_ms / 1000):
+            raise self._busy()
+        try:
+            conn = self._writer
+            if conn is None or self._writer_pid != os.getpid():
+                conn = self._open_writer()
+            return conn
+        except BaseException:
+            self._writer_lock.release()
+            raise
 
     def _open_writer(self) -> Any:
         """The SQLite writer connection (a connection made before a fork stays with the
@@ -630,28 +624,24 @@ class Ledger:
             with self._raw_write() as cur:
                 return self._append_in(cur, events, claim, status, check_base, brief)
         # The hot path (SQLite): the writer connection, no context managers.
-        lock = self._writer_lock
-        if not lock.acquire(timeout=self.busy_timeout_ms / 1000):
-            raise self._busy()
         try:
-            conn = self._writer
-            if conn is None or self._writer_pid != os.getpid():
-                conn = self._open_writer()
-            cur = self._writer_cursor
-            cur.execute("BEGIN IMMEDIATE")
+            conn = self._take_writer()
             try:
-                out = self._append_in(cur, events, claim, status, check_base, brief)
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-            return out
+                cur = self._writer_cursor
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    out = self._append_in(cur, events, claim, status, check_base, brief)
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+                return out
+            finally:
+                self._writer_lock.release()
         except (OperationalError, self._dbapi_operational) as exc:
             if _is_lock_timeout(exc):
                 raise self._busy() from exc
             raise
-        finally:
-            lock.release()
 
     def _append_in(
         self,
@@ -1345,12 +1335,8 @@ class Ledger:
                 yield cur
             return
         with self._retrying_busy():
-            if not self._writer_lock.acquire(timeout=self.busy_timeout_ms / 1000):
-                raise self._busy()
+            conn = self._take_writer()
             try:
-                conn = self._writer
-                if conn is None or self._writer_pid != os.getpid():
-                    conn = self._open_writer()
                 cur = self._writer_cursor
                 if not snapshot:
                     yield cur

@@ -101,25 +101,33 @@ class Entry(BaseModel):
     )
 
 
-class EventsAppendArgs(Entry):
-    rationale: str | None = Field(None, max_length=2000, description="Why it happened.")
-    idempotency_key: str | None = Field(
+def _rationale(description: str = "Why it happened.") -> Any:
+    return Field(None, max_length=2000, description=description)
+
+
+def _evidence(description: str = "References that support it (at most 50).") -> Any:
+    return Field(None, max_length=50, description=description)
+
+
+def _idempotency_key() -> Any:
+    return Field(
         None,
         min_length=1,
         max_length=200,
         description="A retry with the same key and arguments returns the first outcome and "
         "records nothing.",
     )
-    evidence: list[Evidence] | None = Field(
-        None, max_length=50, description="References that support it (at most 50)."
-    )
+
+
+class EventsAppendArgs(Entry):
+    rationale: str | None = _rationale()
+    idempotency_key: str | None = _idempotency_key()
+    evidence: list[Evidence] | None = _evidence()
 
 
 class BatchEntry(Entry):
-    rationale: str | None = Field(None, max_length=2000, description="Why it happened.")
-    evidence: list[Evidence] | None = Field(
-        None, max_length=50, description="References that support it (at most 50)."
-    )
+    rationale: str | None = _rationale()
+    evidence: list[Evidence] | None = _evidence()
 
 
 class EventsAppendBatchArgs(Args):
@@ -128,20 +136,10 @@ class EventsAppendBatchArgs(Args):
         max_length=MAX_BATCH,
         description=f"The events, in order (1 to {MAX_BATCH}); all are recorded or none.",
     )
-    idempotency_key: str | None = Field(
-        None,
-        min_length=1,
-        max_length=200,
-        description="A retry with the same key and arguments returns the first outcome and "
-        "records nothing.",
-    )
-    rationale: str | None = Field(
-        None, max_length=2000, description="Why, for every event that gives none of its own."
-    )
-    evidence: list[Evidence] | None = Field(
-        None,
-        max_length=50,
-        description="References, for every event that gives none of its own (at most 50).",
+    idempotency_key: str | None = _idempotency_key()
+    rationale: str | None = _rationale("Why, for every event that gives none of its own.")
+    evidence: list[Evidence] | None = _evidence(
+        "References, for every event that gives none of its own (at most 50)."
     )
 
 
